@@ -1,0 +1,99 @@
+"""Operator and runner actions on runners and registration tokens."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.actions import record
+from apps.runners.models import Runner, RunnerRegistrationToken
+from lib.tokens import hash_token, new_token, short_hash
+
+
+class RegistrationRefused(Exception):
+    pass
+
+
+@transaction.atomic
+def do_create_registration_token(
+    *,
+    environment: str = "dev",
+    name: str = "",
+    labels: list[str] | None = None,
+    expires_at: datetime | None = None,
+    actor: str = "system",
+) -> tuple[RunnerRegistrationToken, str]:
+    """Returns the row and the token itself, which is shown once and stored hashed."""
+    token = new_token()
+    row = RunnerRegistrationToken.objects.create(
+        name=name,
+        environment=environment,
+        token_hash=hash_token(token),
+        token_prefix=short_hash(token),
+        labels=labels or [],
+        expires_at=expires_at,
+        created_by=actor,
+    )
+    record(
+        "registration_token.create",
+        actor=actor,
+        target=row.token_prefix,
+        environment=environment,
+        name=name,
+    )
+    return row, token
+
+
+@transaction.atomic
+def do_register_runner(
+    registration_token: str, *, name: str, capabilities: list[str], version: str
+) -> tuple[Runner, str]:
+    row = RunnerRegistrationToken.objects.filter(token_hash=hash_token(registration_token)).first()
+    now = timezone.now()
+    if row is None or row.revoked_at or (row.expires_at and row.expires_at <= now):
+        record(
+            "auth.failed",
+            actor="runner-registration",
+            target=short_hash(registration_token),
+            why="bad registration token",
+        )
+        raise RegistrationRefused("invalid, revoked or expired registration token")
+    token = new_token()
+    caps = sorted(set(capabilities) | set(row.labels))
+    runner = Runner.objects.create(
+        name=name,
+        environment=row.environment,
+        capabilities=caps,
+        version=version,
+        token_hash=hash_token(token),
+        token_prefix=short_hash(token),
+        registration_token=row,
+        last_seen_at=now,
+    )
+    record(
+        "runner.register",
+        actor=f"runner:{name}",
+        target=runner.token_prefix,
+        environment=row.environment,
+        capabilities=caps,
+    )
+    return runner, token
+
+
+@transaction.atomic
+def do_set_runner_state(
+    runner: Runner, *, enabled: bool | None = None, draining: bool | None = None, actor: str
+) -> None:
+    fields = {}
+    if enabled is not None:
+        fields["enabled"] = enabled
+    if draining is not None:
+        fields["draining"] = draining
+    Runner.objects.filter(pk=runner.pk).update(**fields)
+    record("runner.update", actor=actor, target=runner.name, **fields)
+
+
+@transaction.atomic
+def do_revoke_runner(runner: Runner, *, actor: str) -> None:
+    Runner.objects.filter(pk=runner.pk).update(revoked_at=timezone.now(), enabled=False)
+    record("runner.revoke", actor=actor, target=runner.name)

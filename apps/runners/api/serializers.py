@@ -1,0 +1,116 @@
+"""Shapes of runner messages. Parsing and validation only: strict enums, bounded
+strings; unknown extra fields are ignored, missing required ones are a 400."""
+
+from rest_framework import serializers
+
+from apps.artifacts.models import ArtifactType
+
+LEASE_ID = {"max_length": 200}
+
+
+class RegisterSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    capabilities = serializers.ListField(
+        child=serializers.CharField(max_length=100), max_length=100, default=list
+    )
+    version = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class TypedSerializer(serializers.Serializer):
+    """Messages carry a `type`; when present it must be the expected one."""
+
+    message_type = ""
+    type = serializers.CharField(required=False, max_length=40)
+
+    def validate_type(self, value: str) -> str:
+        if value != self.message_type:
+            raise serializers.ValidationError(f"expected {self.message_type!r}")
+        return value
+
+
+class LeaseRequestSerializer(TypedSerializer):
+    message_type = "LeaseRequest"
+    runner_id = serializers.CharField(max_length=40, required=False)
+    capabilities = serializers.ListField(
+        child=serializers.CharField(max_length=100), max_length=100, required=False
+    )
+    wait_seconds = serializers.IntegerField(min_value=0, max_value=20, default=0)
+
+
+class AckSerializer(TypedSerializer):
+    message_type = "AckLease"
+    lease_id = serializers.CharField(**LEASE_ID)
+    job_id = serializers.CharField(max_length=40, required=False)
+    runner_id = serializers.CharField(max_length=40, required=False)
+    accepted_at = serializers.CharField(max_length=40, required=False)
+
+
+class ProgressSerializer(serializers.Serializer):
+    percent = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
+    current_step = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, allow_null=True
+    )
+    step_index = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    message = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, allow_null=True
+    )
+
+
+class HeartbeatSerializer(TypedSerializer):
+    message_type = "Heartbeat"
+    lease_id = serializers.CharField(**LEASE_ID)
+    runner_id = serializers.CharField(max_length=40, required=False)
+    progress = ProgressSerializer(required=False, allow_null=True)
+    log_cursor = serializers.DictField(required=False, allow_null=True)
+    ts = serializers.CharField(max_length=40, required=False)
+
+
+class ArtifactRefSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ArtifactType.values, required=False)
+    uri = serializers.CharField(max_length=1000)
+
+
+class CompleteSerializer(TypedSerializer):
+    message_type = "Complete"
+    lease_id = serializers.CharField(**LEASE_ID)
+    runner_id = serializers.CharField(max_length=40, required=False)
+    status = serializers.ChoiceField(choices=["SUCCEEDED", "FAILED", "TIMED_OUT"])
+    exit_code = serializers.IntegerField(
+        required=False, allow_null=True, min_value=-255, max_value=65535
+    )
+    timings = serializers.DictField(required=False)
+    finished_at = serializers.CharField(max_length=40, required=False)
+    artifacts = ArtifactRefSerializer(many=True, required=False, max_length=1000)
+    caches = serializers.ListField(child=serializers.DictField(), required=False, max_length=100)
+    summary = serializers.CharField(
+        max_length=10000, required=False, allow_blank=True, allow_null=True
+    )
+
+
+class CancelAckSerializer(TypedSerializer):
+    message_type = "CancelAck"
+    lease_id = serializers.CharField(**LEASE_ID)
+    runner_id = serializers.CharField(max_length=40, required=False)
+    final_status = serializers.ChoiceField(choices=["CANCELED"], required=False)
+    ts = serializers.CharField(max_length=40, required=False)
+    artifacts = ArtifactRefSerializer(many=True, required=False, max_length=1000)
+    summary = serializers.CharField(
+        max_length=10000, required=False, allow_blank=True, allow_null=True
+    )
+
+
+class ArtifactUploadSerializer(TypedSerializer):
+    message_type = "ArtifactUploadRequest"
+    lease_id = serializers.CharField(**LEASE_ID)
+    name = serializers.RegexField(r"^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,254}$", max_length=255)
+    artifact_type = serializers.ChoiceField(choices=ArtifactType.values)
+    size = serializers.IntegerField(min_value=0)
+    sha256 = serializers.RegexField(r"^[0-9a-f]{64}$", required=False)
+    content_type = serializers.CharField(
+        max_length=200, required=False, default="application/octet-stream"
+    )
+
+    def validate_name(self, value: str) -> str:
+        if ".." in value.split("/") or value.endswith("/") or "//" in value:
+            raise serializers.ValidationError("must be a relative path without '..'")
+        return value

@@ -1,0 +1,10 @@
+"""Thin Celery wrapper around the supervisor's one pass."""
+
+from celery import shared_task
+
+
+@shared_task(name="deltaci.supervise", expires=10, ignore_result=True)
+def supervise() -> dict:
+    from apps.runners.supervisor import supervise_once
+
+    return supervise_once()

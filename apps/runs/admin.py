@@ -1,0 +1,115 @@
+"""Operators' screens for repositories and runs. State columns are read-only here: they
+belong to the state machines (apps/runs/states.py)."""
+
+from django.contrib import admin, messages
+
+from apps.audit.actions import actor_name
+from apps.policies.models import Policy
+from apps.runs.actions import do_cancel_run
+from apps.runs.models import Job, JobAttempt, Recipe, Repository, Run, StateEvent
+
+
+class PolicyInline(admin.StackedInline):
+    model = Policy
+    can_delete = False
+    extra = 0
+    max_num = 1
+
+
+@admin.register(Repository)
+class RepositoryAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "url",
+        "default_branch",
+        "visibility",
+        "environment",
+        "github_full_name",
+    ]
+    search_fields = ["name", "url", "github_full_name"]
+    list_filter = ["visibility", "environment"]
+    filter_horizontal = ["members", "member_groups"]
+    inlines = [PolicyInline]
+
+
+class JobInline(admin.TabularInline):
+    model = Job
+    extra = 0
+    can_delete = False
+    fields = ["name", "state", "required", "allow_failure", "reason_code", "reason"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "repository", "trigger", "ref", "short_sha", "state", "created_at"]
+    list_filter = ["state", "trigger", "repository"]
+    search_fields = ["ref", "commit_sha", "event_key"]
+    list_select_related = ["repository"]
+    inlines = [JobInline]
+    actions = ["cancel_runs"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Run._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="commit")
+    def short_sha(self, obj: Run) -> str:
+        return obj.commit_sha[:12]
+
+    @admin.action(description="Cancel selected runs", permissions=["change"])
+    def cancel_runs(self, request, queryset):
+        done = sum(do_cancel_run(run, actor=actor_name(request.user)) for run in queryset)
+        self.message_user(request, f"cancellation requested for {done} run(s)", messages.SUCCESS)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    list_display = ["id", "run", "name", "state", "reason_code"]
+    list_filter = ["state"]
+    search_fields = ["name"]
+    list_select_related = ["run", "run__repository"]
+
+
+@admin.register(JobAttempt)
+class JobAttemptAdmin(ReadOnlyAdmin):
+    list_display = ["id", "job", "attempt_number", "state", "exit_code", "failure_class"]
+    list_filter = ["state", "failure_class"]
+    list_select_related = ["job"]
+
+
+@admin.register(StateEvent)
+class StateEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "run",
+        "kind",
+        "object_id",
+        "from_state",
+        "to_state",
+        "reason",
+        "actor",
+    ]
+    list_filter = ["kind", "to_state"]
+
+
+@admin.register(Recipe)
+class RecipeAdmin(ReadOnlyAdmin):
+    list_display = ["repository", "fingerprint", "created_at"]

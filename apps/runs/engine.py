@@ -1,0 +1,165 @@
+"""How a run moves forward once its plan exists: queue jobs whose needs are met, skip
+jobs whose need failed, retry or resolve a job when an attempt ends, finalise the run.
+
+Everything here runs inside the caller's transaction and changes state only through
+apps/runs/states.py. Each function is idempotent: calling it twice changes nothing more.
+"""
+
+from django.db.models import Max
+
+from apps.runs import states
+from apps.runs.choices import (
+    ATTEMPT_LEASED,
+    JOB_TERMINAL,
+    AttemptState,
+    FailureClass,
+    JobState,
+    RunState,
+)
+from apps.runs.models import Job, JobAttempt, Run
+
+_FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED, JobState.SKIPPED)
+
+
+def queue_attempt(job: Job, *, infra_retry: bool = False, reason: str = "") -> JobAttempt:
+    """A new attempt (number = last + 1), published for dispatch."""
+    last = job.attempts.aggregate(n=Max("attempt_number"))["n"] or 0
+    attempt = JobAttempt.objects.create(
+        job=job,
+        run_id=job.run_id,
+        attempt_number=last + 1,
+        infra_retry=infra_retry,
+        run_created_at=job.run.created_at,
+    )
+    states.transition(states.ATTEMPT, attempt, AttemptState.QUEUED, why=reason or "queued")
+    return attempt
+
+
+def release_ready_jobs(run: Run) -> int:
+    """PENDING jobs whose needs all SUCCEEDED are queued; those with a failed need are
+    SKIPPED naming it. Repeats until nothing changes (a skip can cascade)."""
+    if run.state not in (RunState.QUEUED, RunState.RUNNING):
+        return 0
+    changed = 0
+    while True:
+        jobs = list(run.jobs.all())
+        by_name = {j.name: j for j in jobs}
+        progressed = False
+        for job in jobs:
+            if job.state != JobState.PENDING:
+                continue
+            needs = [by_name[n] for n in job.needs if n in by_name]
+            failed = [n for n in needs if n.state in _FAILED_JOB]
+            if failed:
+                names = ", ".join(n.name for n in failed)
+                if states.transition(
+                    states.JOB,
+                    job,
+                    JobState.SKIPPED,
+                    why=f"need {names} did not succeed",
+                    reason_code="NEED_FAILED",
+                    reason=f"skipped because {names} did not succeed",
+                ):
+                    progressed = True
+            elif all(n.state == JobState.SUCCEEDED for n in needs):
+                if states.transition(states.JOB, job, JobState.QUEUED, why="needs met"):
+                    queue_attempt(job)
+                    progressed = True
+        changed += progressed
+        if not progressed:
+            return changed
+
+
+def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
+    """After an attempt ended: retry it (new attempt) or resolve its job, then advance
+    the run. Infra failures spend the policy's infra budget; others the job's retries."""
+    from apps.policies.effective import policy_for
+
+    job = attempt.job
+    run = job.run
+    if job.state in JOB_TERMINAL:
+        advance_run(run, actor=actor)
+        return
+    state = attempt.state
+    if state == AttemptState.SUCCEEDED:
+        states.transition(states.JOB, job, JobState.SUCCEEDED, why="attempt succeeded")
+        _mark_flaky_attempts(job)
+    elif state in (AttemptState.STALE, AttemptState.FAILED, AttemptState.TIMED_OUT):
+        if run.state in (RunState.QUEUED, RunState.RUNNING) and _may_retry(
+            job, attempt, policy_for(run.repository)
+        ):
+            infra = state == AttemptState.STALE or (
+                attempt.failure_class == FailureClass.INFRASTRUCTURE
+            )
+            queue_attempt(
+                job,
+                infra_retry=infra,
+                reason=f"retry after attempt {attempt.attempt_number} {state}",
+            )
+        else:
+            final = JobState.TIMED_OUT if state == AttemptState.TIMED_OUT else JobState.FAILED
+            states.transition(
+                states.JOB, job, final, why=f"attempt {attempt.attempt_number} {state}"
+            )
+    elif state == AttemptState.CANCELED:
+        states.transition(states.JOB, job, JobState.CANCELED, why="attempt canceled")
+    advance_run(run, actor=actor)
+
+
+def _may_retry(job: Job, attempt: JobAttempt, policy) -> bool:
+    """Infra failures (runner lost, infrastructure class) spend the policy's infra budget;
+    tooling and flaky failures spend the job's retries; user failures never retry."""
+    ended = list(
+        job.attempts.filter(
+            state__in=(AttemptState.STALE, AttemptState.FAILED, AttemptState.TIMED_OUT)
+        ).values_list("state", "failure_class")
+    )
+    infra = sum(1 for s, c in ended if s == AttemptState.STALE or c == FailureClass.INFRASTRUCTURE)
+    other = len(ended) - infra
+    if attempt.state == AttemptState.STALE or attempt.failure_class == FailureClass.INFRASTRUCTURE:
+        return infra <= policy.infra_retry_budget
+    if attempt.failure_class in (FailureClass.TOOLING, FailureClass.FLAKY):
+        return other <= job.retries
+    return False
+
+
+def _mark_flaky_attempts(job: Job) -> None:
+    """Failed attempts of a job that then succeeded are re-labelled flaky."""
+    JobAttempt.objects.filter(
+        job=job, state__in=(AttemptState.FAILED, AttemptState.TIMED_OUT)
+    ).exclude(failure_class=FailureClass.INFRASTRUCTURE).update(
+        failure_class=FailureClass.FLAKY, failure_confidence=0.9
+    )
+
+
+def advance_run(run: Run, *, actor: str = "system") -> None:
+    """Release dependents and finalise the run when nothing more can happen."""
+    run.refresh_from_db(fields=["state"])
+    if run.state == RunState.CANCEL_REQUESTED:
+        if not JobAttempt.objects.filter(
+            run=run, state__in=(*ATTEMPT_LEASED, AttemptState.CANCEL_REQUESTED)
+        ).exists():
+            states.transition(
+                states.RUN, run, RunState.CANCELED, why="all attempts stopped", actor=actor
+            )
+        return
+    if run.state not in (RunState.QUEUED, RunState.RUNNING):
+        return
+    release_ready_jobs(run)
+    jobs = list(run.jobs.values("name", "state", "required", "allow_failure"))
+    if any(j["state"] not in JOB_TERMINAL for j in jobs):
+        return
+    broken = [
+        j["name"]
+        for j in jobs
+        if j["required"]
+        and not j["allow_failure"]
+        and j["state"] in (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
+    ]
+    if broken:
+        reason = "required job(s) failed: " + ", ".join(sorted(broken)[:20])
+        states.transition(states.RUN, run, RunState.FAILED, why=reason, actor=actor, reason=reason)
+    else:
+        states.transition(
+            states.RUN, run, RunState.SUCCESS, why="all required jobs succeeded", actor=actor
+        )

@@ -1,0 +1,88 @@
+"""Deterministic, rule-based failure classification of an attempt: a class, a confidence
+and the evidence. Retry eligibility (engine._may_retry) follows the class."""
+
+import re
+from dataclasses import dataclass
+
+from apps.runs.choices import FailureClass
+
+_INFRA_PATTERNS = [
+    (re.compile(rb"No space left on device|ENOSPC|disk quota exceeded", re.I), "disk full"),
+    (
+        re.compile(rb"Out of memory|OOMKilled|Cannot allocate memory|MemoryError|oom-kill", re.I),
+        "out of memory",
+    ),
+    (
+        re.compile(
+            rb"Could not resolve host|Temporary failure in name resolution|Connection timed out|"
+            rb"Connection reset by peer|Network is unreachable|ETIMEDOUT|ECONNRESET|EAI_AGAIN|"
+            rb"TLS handshake timeout|502 Bad Gateway|503 Service Unavailable",
+            re.I,
+        ),
+        "network error",
+    ),
+]
+_TOOLING_PATTERNS = [
+    (
+        re.compile(
+            rb"command not found|: not found$|No such file or directory: '[^']+'$", re.I | re.M
+        ),
+        "command not found",
+    ),
+    (re.compile(rb"Permission denied|EACCES|Operation not permitted", re.I), "permission denied"),
+]
+_SIGNALS = {
+    137: "killed by SIGKILL (often out of memory)",
+    143: "terminated by SIGTERM",
+    139: "segmentation fault",
+}
+_USER_KIND = [
+    ("test", "tests failed"),
+    ("lint", "lint findings"),
+    ("build", "build failed"),
+]
+
+
+@dataclass(frozen=True)
+class Classification:
+    failure_class: str
+    confidence: float
+    detail: str
+
+
+def classify(
+    *, status: str, exit_code: int | None, log_tail: bytes, job_name: str, runner_lost: bool = False
+) -> Classification:
+    if runner_lost:
+        return Classification(
+            FailureClass.INFRASTRUCTURE, 1.0, "runner lost: lease expired without a result"
+        )
+    if status == "TIMED_OUT":
+        return Classification(FailureClass.INFRASTRUCTURE, 0.6, "job exceeded its time limit")
+    if exit_code is not None and (exit_code in _SIGNALS or exit_code < 0):
+        why = _SIGNALS.get(exit_code, f"killed by signal {-exit_code}")
+        return Classification(FailureClass.INFRASTRUCTURE, 0.8, why)
+    tail = log_tail[-16384:]
+    for pattern, why in _INFRA_PATTERNS:
+        m = pattern.search(tail)
+        if m:
+            return Classification(FailureClass.INFRASTRUCTURE, 0.85, f"{why}: {_line(tail, m)}")
+    if exit_code == 127:
+        return Classification(FailureClass.TOOLING, 0.95, "command not found (exit 127)")
+    if exit_code == 126:
+        return Classification(FailureClass.TOOLING, 0.9, "command not executable (exit 126)")
+    for pattern, why in _TOOLING_PATTERNS:
+        m = pattern.search(tail)
+        if m:
+            return Classification(FailureClass.TOOLING, 0.7, f"{why}: {_line(tail, m)}")
+    kind = job_name.rsplit(":", 1)[-1].lower()
+    for name, why in _USER_KIND:
+        if name in kind:
+            return Classification(FailureClass.USER, 0.8, f"{why} (exit {exit_code})")
+    return Classification(FailureClass.USER, 0.6, f"step failed (exit {exit_code})")
+
+
+def _line(data: bytes, m: re.Match) -> str:
+    start = data.rfind(b"\n", 0, m.start()) + 1
+    end = data.find(b"\n", m.end())
+    return data[start : end if end != -1 else len(data)].decode("utf-8", "replace").strip()[:300]

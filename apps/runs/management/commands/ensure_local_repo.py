@@ -1,0 +1,27 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.runs.actions import do_add_repository
+from apps.runs.choices import Visibility
+from apps.runs.models import Repository
+
+
+class Command(BaseCommand):
+    help = "Register a local git checkout as a repository unless it is registered already."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--path", required=True)
+
+    def handle(self, *args, **opts):
+        path = Path(opts["path"]).resolve()
+        if not (path / ".git").exists():
+            raise CommandError(f"{path} is not a git checkout")
+        repo = Repository.objects.filter(name=opts["name"]).first()
+        if repo is None:
+            repo = do_add_repository(
+                opts["name"], str(path), visibility=Visibility.PUBLIC, actor="cli"
+            )
+            self.stdout.write(f"registered {repo.name} at {path}")
+        self.stdout.write(str(repo.pk))

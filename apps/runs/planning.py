@@ -1,0 +1,223 @@
+"""The planning step of a run: sync the mirror, pick the base, call the pure planner,
+persist the plan and its jobs. Git work happens outside any transaction; the plan is
+persisted in one."""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.policies.effective import EffectivePolicy, policy_for
+from apps.runs import engine, states
+from apps.runs.choices import JobState, RunState, Trigger
+from apps.runs.models import Job, Run
+from apps.runs.planner import PlanError, PlannerPolicy, plan_repository
+from lib import gitmirror
+
+log = logging.getLogger(__name__)
+ZERO_SHA = "0" * 40
+
+
+def planner_policy(policy: EffectivePolicy) -> PlannerPolicy:
+    return PlannerPolicy(
+        allowed_images=policy.allowed_images,
+        required_jobs=policy.required_jobs,
+        planning_mode=policy.planning_mode,
+        default_timeout_seconds=policy.job_timeout_seconds,
+        default_retries=policy.job_retries,
+        max_jobs=settings.DELTACI_MAX_JOBS_PER_PLAN,
+        max_config_bytes=settings.DELTACI_MAX_CONFIG_BYTES,
+    )
+
+
+def choose_base(run: Run, mirror) -> tuple[str | None, str | None]:
+    """(base sha, why the diff is unavailable) following planning.md's inputs."""
+    if run.trigger == Trigger.PUSH:
+        if not run.base_sha or run.base_sha == ZERO_SHA:
+            return None, "first push of a branch: no previous commit to diff against"
+        if not gitmirror.has_commit(mirror, run.base_sha):
+            return None, f"base {run.base_sha[:12]} is not in the repository (force push?)"
+        return run.base_sha, None
+    if run.trigger == Trigger.PULL_REQUEST:
+        if not run.base_sha or not gitmirror.has_commit(mirror, run.base_sha):
+            return None, "the pull request's base commit is not available"
+        base = gitmirror.merge_base(mirror, run.base_sha, run.commit_sha)
+        return (base, None) if base else (None, "no merge-base between the PR's base and head")
+    previous = (
+        Run.objects.filter(repository=run.repository, ref=run.ref, state=RunState.SUCCESS)
+        .exclude(pk=run.pk)
+        .exclude(commit_sha=run.commit_sha)
+        .order_by("-created_at")
+        .values_list("commit_sha", flat=True)
+        .first()
+    )
+    if not previous:
+        return None, f"no previous successful run of {run.ref}"
+    if not gitmirror.has_commit(mirror, previous):
+        return None, f"previous successful commit {previous[:12]} is not in the repository"
+    return previous, None
+
+
+def do_plan_run(run_id: int) -> None:
+    run = Run.objects.select_related("repository", "rerun_of").get(pk=run_id)
+    with transaction.atomic():
+        if not states.transition(states.RUN, run, RunState.PLANNING, why="planning started"):
+            return
+    repo = run.repository
+    policy = policy_for(repo)
+    try:
+        if run.rerun_scope == "failed" and run.rerun_of and run.rerun_of.plan:
+            plan, recipe = failed_only_plan(run.rerun_of), None
+        else:
+            plan, recipe = _plan_from_repository(run, policy)
+    except PlanError as exc:
+        _fail_planning(run, str(exc))
+        return
+    except gitmirror.GitError as exc:
+        _fail_planning(run, f"could not read the repository: {exc}")
+        return
+    except Exception:
+        log.exception("planner crashed", extra={"run_id": run.pk})
+        _fail_planning(run, "internal planner error (see the control plane's logs)")
+        return
+    persist_plan(run, plan, recipe=recipe, policy=policy)
+
+
+def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict | None]:
+    from apps.runs.models import Recipe
+    from apps.vcs.auth import clone_token_for
+
+    repo = run.repository
+    extra = [run.ref] if run.ref.startswith("refs/pull/") else []
+    mirror = gitmirror.sync_mirror(
+        settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo), refs=extra
+    )
+    gitmirror.fetch_commit(mirror, run.commit_sha, token=clone_token_for(repo))
+    base, unavailable = choose_base(run, mirror)
+    fingerprint_recipes = {r.fingerprint: r.recipe for r in Recipe.objects.filter(repository=repo)}
+    plan = plan_repository(
+        str(mirror),
+        run.commit_sha,
+        base,
+        planner_policy(policy),
+        recipe=None,
+        diff_unavailable_reason=unavailable,
+    )
+    if plan.source == "discovery" and plan.fingerprint in fingerprint_recipes:
+        plan = plan_repository(
+            str(mirror),
+            run.commit_sha,
+            base,
+            planner_policy(policy),
+            recipe=fingerprint_recipes[plan.fingerprint],
+            diff_unavailable_reason=unavailable,
+        )
+    return plan.to_dict(), plan.recipe if plan.source == "discovery" else None
+
+
+def failed_only_plan(previous: Run) -> dict:
+    """The previous plan narrowed to the jobs that did not succeed and their dependents;
+    needs on jobs that succeeded are dropped (they are satisfied)."""
+    plan = dict(previous.plan)
+    states_by_name = dict(previous.jobs.values_list("name", "state"))
+    keep = {n for n, s in states_by_name.items() if s not in (JobState.SUCCEEDED, JobState.SKIPPED)}
+    jobs = [j for j in plan.get("jobs", [])]
+    grew = True
+    while grew:
+        grew = False
+        for j in jobs:
+            if j["name"] not in keep and any(n in keep for n in j.get("needs", [])):
+                keep.add(j["name"])
+                grew = True
+    new_jobs = []
+    for j in jobs:
+        if j["name"] in keep:
+            j = {**j, "needs": [n for n in j.get("needs", []) if n in keep]}
+            j["reason_code"], j["reason"] = (
+                "RERUN_FAILED",
+                f"rerun of run {previous.pk}: did not succeed there",
+            )
+            new_jobs.append(j)
+    skipped = [
+        {
+            "name": j["name"],
+            "reason_code": "SUCCEEDED_BEFORE",
+            "reason": f"succeeded in run {previous.pk}",
+        }
+        for j in jobs
+        if j["name"] not in keep
+    ]
+    plan.update(
+        jobs=new_jobs,
+        skipped=skipped,
+        explain=f"Failed-only rerun of run {previous.pk}. " + plan.get("explain", ""),
+    )
+    return plan
+
+
+def _fail_planning(run: Run, message: str) -> None:
+    with transaction.atomic():
+        if states.transition(
+            states.RUN, run, RunState.PLAN_FAILED, why="planning failed", plan_error=message[:20000]
+        ):
+            states.transition(
+                states.RUN, run, RunState.FAILED, why="plan failed", reason=message[:2000]
+            )
+
+
+@transaction.atomic
+def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: EffectivePolicy) -> None:
+    """Jobs (skipped ones too, with their reason), the plan, then queue what is ready."""
+    run = Run.objects.select_for_update().select_related("repository").get(pk=run.pk)
+    if run.state != RunState.PLANNING:
+        engine.advance_run(run)  # cancelled while planning: finalise
+        return
+    rows = []
+    for pos, j in enumerate(plan.get("jobs", [])):
+        pol = j.get("policy", {})
+        rows.append(
+            Job(
+                run=run,
+                name=j["name"],
+                position=pos,
+                project=j.get("project", ""),
+                ecosystem=j.get("ecosystem", ""),
+                needs=list(j.get("needs", [])),
+                required=bool(j.get("required", True)),
+                allow_failure=bool(j.get("allow_failure", False)),
+                retries=int(j.get("retries", pol.get("retries", policy.job_retries))),
+                spec=j,
+                state=JobState.PENDING,
+                reason_code=j.get("reason_code", ""),
+                reason=j.get("reason", ""),
+                triggered_by=list(j.get("triggered_by", [])),
+            )
+        )
+    offset = len(rows)
+    for pos, s in enumerate(plan.get("skipped", [])):
+        rows.append(
+            Job(
+                run=run,
+                name=s["name"],
+                position=offset + pos,
+                state=JobState.SKIPPED,
+                required=False,
+                reason_code=s.get("reason_code", ""),
+                reason=s.get("reason", ""),
+                spec={},
+                project=s.get("project", ""),
+            )
+        )
+    Job.objects.bulk_create(rows)
+    states.transition(
+        states.RUN, run, RunState.QUEUED, why=f"planned {offset} job(s)", plan=plan, recipe=recipe
+    )
+    engine.advance_run(run)
+    supersede = plan.get("policies", {}).get("cancel_superseded", policy.cancel_superseded)
+    if supersede and run.trigger in (Trigger.PUSH, Trigger.PULL_REQUEST):
+        from apps.runs.actions import cancel_superseded
+
+        cancel_superseded(run)
+    from apps.runners.wakeup import notify_work
+
+    transaction.on_commit(notify_work)

@@ -1,0 +1,215 @@
+"""The run, job, attempt and lease state machines (shared/spec/states.md), in one place.
+
+Every change of a `state` column goes through `transition()`: a compare-and-set UPDATE
+(`… WHERE id = %s AND state = <the state we saw>`) restricted to the table's allowed
+sources, plus one StateEvent row. Two workers racing on a row cannot both win; the loser
+gets False and must not overwrite. Terminal states are never a source, so they never
+change. Call inside the caller's transaction so the event commits with the change.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from apps.runners.choices import LeaseState as L
+from apps.runs.choices import AttemptState as A
+from apps.runs.choices import JobState as J
+from apps.runs.choices import RunState as R
+
+_ATTEMPT_HELD = (A.LEASED, A.STARTING, A.RUNNING, A.UPLOADING)
+
+
+@dataclass(frozen=True)
+class Machine:
+    kind: str
+    model_label: str
+    # target state -> the states it may be entered from
+    table: dict[str, tuple[str, ...]]
+    # target state -> timestamp field set to now() when entered (unless given)
+    stamps: dict[str, str]
+
+    @property
+    def model(self) -> type[models.Model]:
+        from django.apps import apps
+
+        return apps.get_model(self.model_label)
+
+    def sources(self, to: str) -> tuple[str, ...]:
+        return self.table.get(to, ())
+
+    def allows(self, frm: str, to: str) -> bool:
+        return frm in self.sources(to)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(frm, to) for to, frms in self.table.items() for frm in frms]
+
+
+RUN = Machine(
+    kind="run",
+    model_label="runs.Run",
+    table={
+        R.PLANNING: (R.CREATED,),
+        R.QUEUED: (R.PLANNING,),
+        R.PLAN_FAILED: (R.PLANNING,),
+        R.RUNNING: (R.QUEUED,),
+        R.SUCCESS: (R.QUEUED, R.RUNNING),
+        # PLAN_FAILED -> FAILED is finalization, keeping the planning error as reason.
+        R.FAILED: (R.PLAN_FAILED, R.QUEUED, R.RUNNING),
+        # CREATED/PLANNING are an extension of states.md: a run closed or superseded
+        # before its plan exists must be cancellable too (see the note on issue 2).
+        R.CANCEL_REQUESTED: (R.CREATED, R.PLANNING, R.QUEUED, R.RUNNING),
+        R.CANCELED: (R.CANCEL_REQUESTED,),
+        R.TIMEOUT: (R.QUEUED, R.RUNNING),
+    },
+    stamps={
+        R.QUEUED: "planned_at",
+        R.PLAN_FAILED: "planned_at",
+        R.RUNNING: "started_at",
+        R.CANCEL_REQUESTED: "cancel_requested_at",
+        R.SUCCESS: "finished_at",
+        R.FAILED: "finished_at",
+        R.CANCELED: "finished_at",
+        R.TIMEOUT: "finished_at",
+    },
+)
+
+JOB = Machine(
+    kind="job",
+    model_label="runs.Job",
+    table={
+        J.QUEUED: (J.PENDING,),
+        J.RUNNING: (J.QUEUED,),
+        J.SUCCEEDED: (J.RUNNING,),
+        J.FAILED: (J.RUNNING,),
+        J.TIMED_OUT: (J.RUNNING,),
+        J.CANCELED: (J.PENDING, J.QUEUED, J.RUNNING),
+        J.SKIPPED: (J.PENDING,),
+    },
+    stamps={
+        J.RUNNING: "started_at",
+        J.SUCCEEDED: "finished_at",
+        J.FAILED: "finished_at",
+        J.TIMED_OUT: "finished_at",
+        J.CANCELED: "finished_at",
+        J.SKIPPED: "finished_at",
+    },
+)
+
+ATTEMPT = Machine(
+    kind="attempt",
+    model_label="runs.JobAttempt",
+    table={
+        A.QUEUED: (A.CREATED,),
+        A.LEASED: (A.QUEUED,),
+        A.STARTING: (A.LEASED,),
+        A.RUNNING: (A.STARTING,),
+        A.UPLOADING: (A.RUNNING,),
+        A.SUCCEEDED: _ATTEMPT_HELD,
+        A.FAILED: _ATTEMPT_HELD,
+        # A job timeout asks for cancellation first and is finalised as TIMED_OUT.
+        A.TIMED_OUT: (*_ATTEMPT_HELD, A.CANCEL_REQUESTED),
+        A.STALE: _ATTEMPT_HELD,
+        A.CANCEL_REQUESTED: _ATTEMPT_HELD,
+        A.CANCELED: (A.CREATED, A.QUEUED, A.CANCEL_REQUESTED),
+    },
+    stamps={
+        A.QUEUED: "queued_at",
+        A.LEASED: "leased_at",
+        A.STARTING: "started_at",
+        A.CANCEL_REQUESTED: "cancel_requested_at",
+        A.SUCCEEDED: "finished_at",
+        A.FAILED: "finished_at",
+        A.TIMED_OUT: "finished_at",
+        A.STALE: "finished_at",
+        A.CANCELED: "finished_at",
+    },
+)
+
+LEASE = Machine(
+    kind="lease",
+    model_label="runners.Lease",
+    table={
+        L.ACTIVE: (L.GRANTED,),
+        L.EXPIRED: (L.GRANTED, L.ACTIVE),
+        L.REVOKED: (L.GRANTED, L.ACTIVE),
+        L.COMPLETED: (L.ACTIVE,),
+        L.CANCELED: (L.ACTIVE,),
+    },
+    stamps={
+        L.ACTIVE: "acked_at",
+        L.EXPIRED: "ended_at",
+        L.REVOKED: "ended_at",
+        L.COMPLETED: "ended_at",
+        L.CANCELED: "ended_at",
+    },
+)
+
+MACHINES = {m.kind: m for m in (RUN, JOB, ATTEMPT, LEASE)}
+
+
+def _run_id(machine: Machine, obj: Any) -> int:
+    if machine is RUN:
+        return obj.pk
+    if machine is LEASE:
+        return obj.attempt.run_id
+    return obj.run_id
+
+
+def transition(
+    machine: Machine,
+    obj: models.Model,
+    to: str,
+    *,
+    why: str = "",
+    actor: str = "system",
+    only_from: Iterable[str] | None = None,
+    **fields: Any,
+) -> bool:
+    """Move `obj` to `to` if its current state (in the database) allows it.
+
+    `only_from` narrows the table's sources for this call. `why` goes into the event;
+    `fields` are written in the same UPDATE. Returns False, changing nothing, when the
+    row is in any other state — including when a concurrent writer moved it first. On
+    success `obj` is updated in memory and a StateEvent is written.
+    """
+    allowed = set(machine.sources(to))
+    if only_from is not None:
+        allowed &= set(only_from)
+    if not allowed:
+        return False
+    now = timezone.now()
+    stamp = machine.stamps.get(to)
+    if stamp and stamp not in fields:
+        fields[stamp] = now
+    manager = machine.model._default_manager
+    current = obj.state
+    for _ in range(len(allowed) + 1):
+        if current not in allowed:
+            fresh = manager.filter(pk=obj.pk).values_list("state", flat=True).first()
+            if fresh is None or fresh == current or fresh not in allowed:
+                return False
+            current = fresh
+        if manager.filter(pk=obj.pk, state=current).update(state=to, **fields):
+            break
+        current = manager.filter(pk=obj.pk).values_list("state", flat=True).first()
+    else:  # pragma: no cover - only under a pathological storm of concurrent writers
+        return False
+    from apps.runs.models import StateEvent
+
+    StateEvent.objects.create(
+        created_at=now,
+        run_id=_run_id(machine, obj),
+        kind=machine.kind,
+        object_id=obj.pk,
+        from_state=current,
+        to_state=to,
+        reason=why[:500],
+        actor=str(actor)[:200],
+    )
+    obj.state = to
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    return True

@@ -1,0 +1,39 @@
+"""Thin Celery wrappers (STYLE habit 6): ids in, one action, stable names."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from apps.runs.choices import RunState
+from apps.runs.models import Run
+from lib.logging import bind, unbind
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="deltaci.plan_run", acks_late=True, time_limit=900, soft_time_limit=840)
+def plan_run(run_id: int) -> None:
+    from apps.runs.planning import do_plan_run
+
+    token = bind(run_id=run_id)
+    try:
+        do_plan_run(run_id)
+    finally:
+        unbind(token)
+
+
+@shared_task(name="deltaci.reconcile_planning", expires=60)
+def reconcile_planning() -> int:
+    """Runs whose planning task was lost (broker down, worker killed) are dispatched
+    again; the database row, not the queue, is the truth (STYLE habit 4)."""
+    stale = timezone.now() - timedelta(minutes=1)
+    ids = list(
+        Run.objects.filter(state=RunState.CREATED, created_at__lt=stale).values_list(
+            "pk", flat=True
+        )[:100]
+    )
+    for run_id in ids:
+        plan_run.delay(run_id)
+    return len(ids)

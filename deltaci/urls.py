@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.artifacts.upload import upload_artifact
+from deltaci.health import healthz, readyz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("apps.runners.api.urls")),
+    path("api/v1/", include("apps.runs.api.urls")),
+    path("api/v1/artifacts/upload/<str:token>", upload_artifact, name="artifact-upload"),
+    path("", include("apps.runs.urls")),
+]

@@ -1,0 +1,91 @@
+"""The contract's error body, `{"error": {"code", "message", "details"}}`, for every API
+error, and a DRF exception handler that never leaks a traceback or SQL."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+log = logging.getLogger(__name__)
+
+CODE_STATUS = {
+    "INVALID_REQUEST": 400,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "INVALID_STATE": 409,
+    "STALE_LEASE": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "RANGE_NOT_SATISFIABLE": 416,
+    "RATE_LIMITED": 429,
+    "INTERNAL_ERROR": 500,
+}
+
+
+class ApiError(Exception):
+    """Raised anywhere under an API view to answer with the contract's error body."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.extra = extra or {}
+        self.status = http_status or CODE_STATUS[code]
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(err: ApiError) -> Response:
+    body = {**err.extra, **error_body(err.code, err.message, err.details)}
+    return Response(body, status=err.status)
+
+
+_DRF_CODES = [
+    (exceptions.ParseError, "INVALID_REQUEST"),
+    (exceptions.ValidationError, "INVALID_REQUEST"),
+    (exceptions.UnsupportedMediaType, "INVALID_REQUEST"),
+    (exceptions.NotAuthenticated, "UNAUTHORIZED"),
+    (exceptions.AuthenticationFailed, "UNAUTHORIZED"),
+    (exceptions.PermissionDenied, "FORBIDDEN"),
+    (exceptions.NotFound, "NOT_FOUND"),
+    (exceptions.MethodNotAllowed, "INVALID_REQUEST"),
+    (exceptions.Throttled, "RATE_LIMITED"),
+]
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    if isinstance(exc, ApiError):
+        return error_response(exc)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    for cls, code in _DRF_CODES:
+        if isinstance(exc, cls):
+            details = exc.detail if isinstance(exc, exceptions.ValidationError) else {}
+            if not isinstance(details, dict):
+                details = {"errors": details}
+            message = "invalid request" if details else str(exc.detail)
+            resp = Response(error_body(code, message, details), status=exc.status_code)
+            if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+                resp["WWW-Authenticate"] = "Bearer"
+            return resp
+    log.exception("unhandled API error", extra={"view": type(context.get("view")).__name__})
+    return Response(
+        error_body("INTERNAL_ERROR", "internal error"),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

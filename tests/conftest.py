@@ -1,0 +1,118 @@
+"""Shared fixtures: named actors, a repository, a registered runner, and runs whose jobs
+are created directly (no planner), so protocol and state tests stay independent."""
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apps.runners.actions import do_create_registration_token, do_register_runner
+from apps.runs import engine, states
+from apps.runs.actions import do_add_repository
+from apps.runs.choices import JobState, RunState, Trigger
+from apps.runs.models import Job, Run
+
+SHA = "a" * 40
+
+
+def pytest_collection_modifyitems(config, items):
+    """`postgres` tests run only when the database is PostgreSQL."""
+    from django.conf import settings
+
+    if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def repo(db):
+    return do_add_repository("demo", "/nonexistent/demo.git")
+
+
+@pytest.fixture
+def runner_factory(db):
+    def make(name="r1", capabilities=("os:linux", "tool:python3"), environment="dev"):
+        _, reg = do_create_registration_token(environment=environment)
+        runner, token = do_register_runner(
+            reg, name=name, capabilities=list(capabilities), version="t"
+        )
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        runner.client = client
+        runner.token = token
+        return runner
+
+    return make
+
+
+@pytest.fixture
+def runner(runner_factory):
+    return runner_factory()
+
+
+def job_spec(name: str, **extra) -> dict:
+    spec = {
+        "name": name,
+        "image": "python:3.12",
+        "workdir": ".",
+        "steps": ["true"],
+        "needs": [],
+        "env": {},
+        "artifacts": [],
+        "caches": [],
+        "secrets": [],
+        "runs_on": [],
+        "limits": {},
+        "timeout_seconds": 3600,
+        "required": True,
+        "allow_failure": False,
+        "retries": 0,
+    }
+    spec.update(extra)
+    return spec
+
+
+@pytest.fixture
+def make_run(repo):
+    """make_run([job_spec("a"), job_spec("b", needs=["a"])]) -> a QUEUED run."""
+
+    def make(specs=None, repository=None, **run_fields):
+        repository = repository or repo
+        specs = specs if specs is not None else [job_spec("build")]
+        fields = {"trigger": Trigger.MANUAL, "ref": "refs/heads/main", "commit_sha": SHA}
+        fields.update(run_fields)
+        run = Run.objects.create(
+            repository=repository,
+            event_key=f"test:{Run.objects.count()}",
+            **fields,
+        )
+        states.transition(states.RUN, run, RunState.PLANNING)
+        for pos, spec in enumerate(specs):
+            Job.objects.create(
+                run=run,
+                name=spec["name"],
+                position=pos,
+                needs=spec.get("needs", []),
+                required=spec.get("required", True),
+                allow_failure=spec.get("allow_failure", False),
+                retries=spec.get("retries", 0),
+                spec=spec,
+                state=JobState.PENDING,
+            )
+        states.transition(states.RUN, run, RunState.QUEUED, plan={"jobs": specs, "skipped": []})
+        engine.advance_run(run)
+        run.refresh_from_db()
+        return run
+
+    return make
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
