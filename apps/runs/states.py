@@ -7,11 +7,11 @@ gets False and must not overwrite. Terminal states are never a source, so they n
 change. Call inside the caller's transaction so the event commits with the change.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from apps.runners.choices import LeaseState as L
@@ -149,6 +149,21 @@ LEASE = Machine(
 
 MACHINES = {m.kind: m for m in (RUN, JOB, ATTEMPT, LEASE)}
 
+# Called with (run_id, new_state) after the transaction that moved a run commits, e.g.
+# to report the run's status to GitHub. Register from an AppConfig.ready().
+_run_listeners: list[Callable[[int, str], None]] = []
+
+
+def on_run_transition(listener: Callable[[int, str], None]) -> Callable[[int, str], None]:
+    if listener not in _run_listeners:
+        _run_listeners.append(listener)
+    return listener
+
+
+def _notify_run_listeners(run_id: int, to: str) -> None:
+    for listener in list(_run_listeners):
+        transaction.on_commit(lambda fn=listener: fn(run_id, to))
+
 
 def _run_id(machine: Machine, obj: Any) -> int:
     if machine is RUN:
@@ -212,4 +227,6 @@ def transition(
     obj.state = to
     for name, value in fields.items():
         setattr(obj, name, value)
+    if machine is RUN:
+        _notify_run_listeners(obj.pk, to)
     return True
