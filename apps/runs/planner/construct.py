@@ -1,0 +1,61 @@
+"""Plan construction for discovered projects: ``build``, ``test`` and ``lint`` per project
+(lint may fail), ``test`` and ``lint`` need the same project's ``build``.
+
+Job names are ``<project>:<kind>``; the repository root project is named ``.`` so its
+jobs are ``.:build``, ``.:test``, ``.:lint`` (no directory can be called ".", so the
+name never collides with a real project the way "root" could)."""
+
+from apps.runs.planner import codes
+from apps.runs.planner.discovery.model import KINDS, Project
+from apps.runs.planner.impact import Impact, Why, listing
+from apps.runs.planner.jobs import Candidate
+from apps.runs.planner.policy import PlannerPolicy
+
+
+def job_name(project: str, kind: str) -> str:
+    return f"{project}:{kind}"
+
+
+def _skip_why(project: Project, impact: Impact) -> Why:
+    if impact.docs_only:
+        reason = f"only documentation changed ({listing(impact.docs)}): no test work needed"
+        return Why(codes.DOCS_ONLY, reason, [])
+    if project.name in impact.docs_in:
+        docs = impact.docs_in[project.name]
+        reason = f"only documentation changed in {project.name} ({listing(docs)})"
+        return Why(codes.DOCS_ONLY, reason, [])
+    if not impact.changed_paths:
+        return Why(codes.NOT_AFFECTED, "no files changed between base and head", [])
+    return Why(codes.NOT_AFFECTED, f"no change in {project.name} or its dependencies", [])
+
+
+def discovery_candidates(
+    projects: list[Project], impact: Impact, policy: PlannerPolicy
+) -> list[Candidate]:
+    candidates: list[Candidate] = []
+    for project in projects:
+        why = impact.runs.get(project.name)
+        run = why is not None
+        why = why or _skip_why(project, impact)
+        for kind in KINDS:
+            spec = {
+                "name": job_name(project.name, kind),
+                "project": project.name,
+                "ecosystem": project.ecosystem,
+                "image": project.image,
+                "workdir": project.root,
+                "steps": list(project.steps[kind]),
+                "needs": [] if kind == "build" else [job_name(project.name, "build")],
+                "required": kind != "lint",
+                "allow_failure": kind == "lint",
+                "retries": policy.default_retries,
+                "timeout_seconds": policy.default_timeout_seconds,
+                "artifacts": [],
+                "caches": [],
+                "runs_on": [],
+                "env": {},
+                "secrets": [],
+                "limits": {},
+            }
+            candidates.append(Candidate(spec, run, why))
+    return candidates

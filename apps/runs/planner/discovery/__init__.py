@@ -1,0 +1,101 @@
+"""Discovery: which files are build files, what projects they declare, and how those
+projects depend on each other. Each ecosystem module reads only its own manifests; this
+module selects the files, runs the ecosystems and links their results."""
+
+from collections import defaultdict
+
+from apps.runs.planner.discovery import dotnet, go, gradle, make, maven, node, python, rust
+from apps.runs.planner.discovery.common import Sources, basename
+from apps.runs.planner.discovery.model import Discovery, EcosystemResult, Project
+
+ECOSYSTEMS = (go, node, python, rust, maven, gradle, dotnet, make)
+IGNORED_DIRS = frozenset({"node_modules", ".git"})
+
+_READ = frozenset(n for e in ECOSYSTEMS for n in e.READ_NAMES)
+_PRESENT = frozenset(n for e in ECOSYSTEMS for n in e.PRESENT_NAMES)
+_SUFFIXES = tuple(s for e in ECOSYSTEMS for s in getattr(e, "READ_SUFFIXES", ()))
+_ROOT_ONLY = frozenset(make.ROOT_NAMES)
+
+
+def select_build_files(paths: list[str]) -> tuple[list[str], list[str]]:
+    """(files discovery reads, files whose presence alone matters), each sorted.
+
+    One pass over every path of the tree, so it stays linear in the repository size.
+    """
+    read: list[str] = []
+    present: list[str] = []
+    for path in paths:
+        name = path.rpartition("/")[2]
+        if name in _ROOT_ONLY:
+            if name == path:
+                read.append(path)
+            continue
+        if name in _READ or name.endswith(_SUFFIXES):
+            bucket = read
+        elif name in _PRESENT:
+            bucket = present
+        else:
+            continue
+        if IGNORED_DIRS.isdisjoint(path.split("/")[:-1]):
+            bucket.append(path)
+    return sorted(read), sorted(present)
+
+
+def discover(sources: Sources) -> Discovery:
+    merged = EcosystemResult()
+    for ecosystem in ECOSYSTEMS:
+        found = ecosystem.discover(sources)
+        merged.projects += found.projects
+        merged.unreadable += found.unreadable
+        merged.global_paths |= found.global_paths
+    assign_names(merged.projects)
+    resolve_edges(merged.projects)
+    return Discovery(
+        projects=sorted(merged.projects, key=lambda p: p.name),
+        unreadable=sorted(set(merged.unreadable), key=lambda u: (u.path, u.ecosystem)),
+        global_paths=sorted(merged.global_paths),
+    )
+
+
+def assign_names(projects: list[Project]) -> None:
+    """The project root is the name; roots shared by several projects get the ecosystem
+    (and, if still ambiguous, the manifest file) in brackets: ``web[node]``."""
+    by_root: dict[str, list[Project]] = defaultdict(list)
+    for project in projects:
+        by_root[project.root].append(project)
+    for root, group in by_root.items():
+        if len(group) == 1:
+            group[0].name = root
+            continue
+        per_ecosystem: dict[str, int] = defaultdict(int)
+        for project in group:
+            per_ecosystem[project.ecosystem] += 1
+        for project in group:
+            tag = project.ecosystem
+            if per_ecosystem[tag] > 1:
+                tag = f"{tag}:{basename(project.manifest)}"
+            project.name = f"{root}[{tag}]"
+
+
+def resolve_edges(projects: list[Project]) -> None:
+    """Turn required keys and path dependencies into project names (same ecosystem for
+    paths that name a directory; an exact manifest path names one project)."""
+    by_key: dict[str, set[str]] = defaultdict(set)
+    by_root: dict[tuple[str, str], set[str]] = defaultdict(set)
+    by_manifest: dict[str, str] = {}
+    for project in projects:
+        for key in project.provides:
+            by_key[key].add(project.name)
+        by_root[(project.ecosystem, project.root)].add(project.name)
+        by_manifest[project.manifest] = project.name
+    for project in projects:
+        deps: set[str] = set()
+        for key in project.requires:
+            deps |= by_key.get(key, set())
+        for target in project.path_deps:
+            if target in by_manifest:
+                deps.add(by_manifest[target])
+            else:
+                deps |= by_root.get((project.ecosystem, target), set())
+        deps.discard(project.name)
+        project.deps = sorted(deps)

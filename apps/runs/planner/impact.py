@@ -1,0 +1,143 @@
+"""Impact analysis: which projects a change affects, and the sentence that says why.
+
+Rules (planning.md), in order of precedence for one project: its own files changed,
+a dependency changed (transitively), a global file changed, a path no rule explains,
+a manifest of its ecosystem could not be read. Documentation never impacts anything.
+A missing diff impacts everything. Every rule expands the plan; none shrinks it.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from apps.runs.planner import codes
+from apps.runs.planner.classify import is_doc, is_global
+from apps.runs.planner.discovery.model import Discovery
+from apps.runs.planner.graph import ProjectGraph
+
+TRIGGER_LIMIT = 100  # triggered_by lists are capped; changed_paths has them all
+
+
+def listing(paths: list[str], shown: int = 3) -> str:
+    """``a, b, c and 4 more`` — short enough for a sentence."""
+    head = ", ".join(paths[:shown])
+    return f"{head} and {len(paths) - shown} more" if len(paths) > shown else head
+
+
+@dataclass(frozen=True)
+class Why:
+    code: str
+    reason: str
+    triggered_by: list[str]
+
+
+@dataclass
+class Impact:
+    changed_paths: list[str]
+    diff_reason: str | None = None  # set when the diff is unavailable
+    runs: dict[str, Why] = field(default_factory=dict)  # impacted project -> why
+    direct: dict[str, list[str]] = field(default_factory=dict)  # project -> its files
+    docs: list[str] = field(default_factory=list)
+    docs_in: dict[str, list[str]] = field(default_factory=dict)
+    global_files: list[str] = field(default_factory=list)
+    unknown_files: list[str] = field(default_factory=list)
+    fallback_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def docs_only(self) -> bool:
+        return bool(self.changed_paths) and len(self.docs) == len(self.changed_paths)
+
+
+def expand_changes(changes: list[tuple[str, list[str]]]) -> list[str]:
+    """Every path a change touches: renames and copies count old and new path."""
+    return sorted({path for _, paths in changes for path in paths})
+
+
+def analyse(
+    graph: ProjectGraph,
+    discovery: Discovery,
+    changed_paths: list[str],
+    diff_reason: str | None,
+) -> Impact:
+    impact = Impact(changed_paths=changed_paths, diff_reason=diff_reason)
+    names = sorted(graph.projects)
+    if diff_reason is not None:
+        impact.fallback_reasons.append(f"diff unavailable: {diff_reason}")
+        why = Why(
+            codes.DIFF_UNAVAILABLE,
+            f"the diff is unavailable ({diff_reason}), so every project is planned",
+            [],
+        )
+        impact.runs = dict.fromkeys(names, why)
+    else:
+        _classify(graph, discovery, impact)
+        _propagate(graph, impact, names)
+    _unreadable(graph, discovery, impact, names)
+    return impact
+
+
+def _classify(graph: ProjectGraph, discovery: Discovery, impact: Impact) -> None:
+    global_paths = frozenset(discovery.global_paths)
+    direct: dict[str, list[str]] = defaultdict(list)
+    docs_in: dict[str, list[str]] = defaultdict(list)
+    for path in impact.changed_paths:
+        owners = graph.owners(path)
+        in_docs_project = any(o.root.split("/")[0] == "docs" for o in owners)
+        if is_doc(path) and not in_docs_project:
+            impact.docs.append(path)
+            for owner in owners:
+                docs_in[owner.name].append(path)
+        elif is_global(path, global_paths):
+            impact.global_files.append(path)
+        elif owners:
+            for owner in owners:
+                direct[owner.name].append(path)
+        else:
+            impact.unknown_files.append(path)
+    impact.direct = dict(direct)
+    impact.docs_in = dict(docs_in)
+
+
+def _propagate(graph: ProjectGraph, impact: Impact, names: list[str]) -> None:
+    for name in sorted(impact.direct):
+        files = impact.direct[name]
+        reason = f"{name} changed ({listing(files)})"
+        impact.runs[name] = Why(codes.FILE_CHANGED, reason, files[:TRIGGER_LIMIT])
+    for name, chain in sorted(graph.dependents_of(list(impact.direct)).items()):
+        source, files = chain[0], impact.direct[chain[0]]
+        via = f" via {' -> '.join(chain[1:-1])}" if len(chain) > 2 else ""
+        reason = f"{source} changed ({listing(files)}) and {name} depends on {source}{via}"
+        impact.runs[name] = Why(codes.DEPENDENCY_CHANGED, reason, files[:TRIGGER_LIMIT])
+    if impact.global_files:
+        files = impact.global_files
+        reason = f"global file changed ({listing(files)}), so every project is planned"
+        _everyone(impact, names, Why(codes.GLOBAL_FILE_CHANGED, reason, files[:TRIGGER_LIMIT]))
+    if impact.unknown_files:
+        files = impact.unknown_files
+        reason = (
+            f"no rule explains {listing(files)}, so every project is planned "
+            "(unknown impact expands the plan, never shrinks it)"
+        )
+        _everyone(impact, names, Why(codes.UNKNOWN_IMPACT, reason, files[:TRIGGER_LIMIT]))
+
+
+def _unreadable(graph: ProjectGraph, discovery: Discovery, impact: Impact, names: list) -> None:
+    by_ecosystem: dict[str, list[str]] = defaultdict(list)
+    for item in discovery.unreadable:
+        by_ecosystem[item.ecosystem].append(f"{item.path} ({item.message})")
+        impact.fallback_reasons.append(
+            f"manifest unreadable: {item.path} ({item.message}); "
+            f"every {item.ecosystem} project is planned"
+        )
+    for ecosystem, problems in sorted(by_ecosystem.items()):
+        paths = [u.path for u in discovery.unreadable if u.ecosystem == ecosystem]
+        reason = (
+            f"{listing(problems, 2)} could not be read, so the {ecosystem} dependency graph "
+            f"is unknown and every {ecosystem} project is planned"
+        )
+        members = [n for n in names if graph.projects[n].ecosystem == ecosystem]
+        _everyone(impact, members, Why(codes.MANIFEST_UNREADABLE, reason, paths))
+
+
+def _everyone(impact: Impact, names: list[str], why: Why) -> None:
+    for name in names:
+        impact.runs.setdefault(name, why)

@@ -1,0 +1,199 @@
+"""``plan_repository``: read the head commit, pick the source (ci.ai.yaml, a matching
+recipe, discovery), analyse the change and build the plan. Pure function of its inputs:
+the same repository state, shas, policy and recipe give byte-identical JSON."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.runs.planner.classify import CONFIG_PATH
+from apps.runs.planner.config import parse_config
+from apps.runs.planner.config_plan import config_candidates
+from apps.runs.planner.construct import discovery_candidates
+from apps.runs.planner.discovery import ECOSYSTEMS, discover, select_build_files
+from apps.runs.planner.discovery.common import Sources
+from apps.runs.planner.errors import PlanError
+from apps.runs.planner.explain import explain_config, explain_discovery
+from apps.runs.planner.git import NULL_SHA, BlobReader, Git, GitError, TreeEntry
+from apps.runs.planner.graph import ProjectGraph
+from apps.runs.planner.impact import analyse, expand_changes
+from apps.runs.planner.jobs import finalize
+from apps.runs.planner.manifests import MAX_MANIFEST_BYTES
+from apps.runs.planner.policy import PlannerPolicy
+from apps.runs.planner.recipe import fingerprint, load_recipe, make_recipe
+
+PLAN_VERSION = 1
+
+
+@dataclass
+class Plan:
+    source: str  # "config" | "recipe" | "discovery" | "fallback"
+    fingerprint: str
+    base_sha: str | None
+    head_sha: str
+    changed_paths: list[str]
+    jobs: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    fallback_reason: str | None
+    explain: str
+    policies: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] | None = None  # persist after a successful discovery run
+    version: int = PLAN_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as planning.md's "Plan output" (plus ``policies``), fresh copies."""
+        return json.loads(self.to_json())
+
+    def to_json(self) -> bytes:
+        """Canonical UTF-8 JSON: sorted keys, no insignificant whitespace."""
+        data = {
+            "version": self.version,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "base_sha": self.base_sha,
+            "head_sha": self.head_sha,
+            "changed_paths": self.changed_paths,
+            "jobs": self.jobs,
+            "skipped": self.skipped,
+            "fallback_reason": self.fallback_reason,
+            "explain": self.explain,
+            "policies": self.policies,
+        }
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def plan_repository(
+    repo_path: str,
+    head_sha: str,
+    base_sha: str | None,
+    policy: PlannerPolicy,
+    recipe: dict[str, Any] | None = None,
+    diff_unavailable_reason: str | None = None,
+) -> Plan:
+    """Plan the jobs for ``head_sha`` compared with ``base_sha`` (None: no diff)."""
+    git = Git(repo_path)
+    try:
+        if not git.is_repository():
+            raise PlanError(f"repo_path: {repo_path} is not a git repository")
+        head = git.resolve_commit(head_sha)
+        if head is None:
+            raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
+        base, diff_reason = _base(git, base_sha, head, diff_unavailable_reason)
+        changed = expand_changes(git.changed_paths(base, head)) if base else []
+        tree = git.list_tree(head)
+        with git.blobs() as reader:
+            if CONFIG_PATH in tree:
+                return _plan_config(reader, tree, policy, head, base, changed, diff_reason)
+            return _plan_discovery(reader, tree, policy, head, base, changed, diff_reason, recipe)
+    except GitError as exc:
+        raise PlanError(f"repository: {exc}") from exc
+
+
+def _base(
+    git: Git, base_sha: str | None, head: str, forced: str | None
+) -> tuple[str | None, str | None]:
+    """(base commit, None) when a diff is possible, else (None, why not)."""
+    if forced:
+        return None, forced
+    if not base_sha:
+        return None, "no base commit to compare with"
+    if base_sha == NULL_SHA:
+        return None, "first push of a branch: the base is the null commit"
+    base = git.resolve_commit(base_sha)
+    if base is None:
+        return None, f"base {base_sha[:12]} is not in the repository"
+    if not git.is_ancestor(base, head):
+        return None, f"base {base[:12]} is not an ancestor of head {head[:12]} (force push?)"
+    return base, None
+
+
+def _plan_config(
+    reader: BlobReader,
+    tree: dict[str, TreeEntry],
+    policy: PlannerPolicy,
+    head: str,
+    base: str | None,
+    changed: list[str],
+    diff_reason: str | None,
+) -> Plan:
+    entry = tree[CONFIG_PATH]
+    if not entry.is_file:
+        raise PlanError(f"{CONFIG_PATH}: must be a regular file (not a symlink or submodule)")
+    blob = reader.read([entry.oid], policy.max_config_bytes)[entry.oid]
+    hashes: dict[str, str] = {CONFIG_PATH: blob.sha256}
+
+    def file_hash(path: str) -> str | None:
+        found = tree.get(path)
+        if found is None or not found.is_file:
+            return None
+        hashes[path] = reader.read([found.oid], -1)[found.oid].sha256
+        return hashes[path]
+
+    config = parse_config(blob.content, blob.size, policy, file_hash)
+    jobs, skipped = finalize(config_candidates(config, changed, diff_reason), policy)
+    return Plan(
+        source="config",
+        fingerprint=fingerprint(hashes),
+        base_sha=base,
+        head_sha=head,
+        changed_paths=changed,
+        jobs=jobs,
+        skipped=skipped,
+        fallback_reason=f"diff unavailable: {diff_reason}" if diff_reason else None,
+        explain=explain_config(len(config.jobs), changed, diff_reason, base, head, jobs, skipped),
+        policies=config.policies,
+    )
+
+
+def _plan_discovery(
+    reader: BlobReader,
+    tree: dict[str, TreeEntry],
+    policy: PlannerPolicy,
+    head: str,
+    base: str | None,
+    changed: list[str],
+    diff_reason: str | None,
+    recipe: dict[str, Any] | None,
+) -> Plan:
+    read, present = select_build_files(list(tree))
+    regular = [p for p in read if tree[p].is_file]
+    blobs = reader.read((tree[p].oid for p in regular), MAX_MANIFEST_BYTES)
+    contents = {p: blobs[tree[p].oid].content for p in regular}
+    entries: dict[str, str | None] = dict.fromkeys(read + present)
+    entries.update({p: blobs[tree[p].oid].sha256 for p in regular})
+    fp = fingerprint(entries)
+    discovery = load_recipe(recipe, fp) if recipe is not None else None
+    source = "recipe" if discovery is not None else "discovery"
+    if discovery is None:
+        discovery = discover(Sources(contents, set(entries)))
+    if not discovery.projects:
+        raise PlanError(_nothing_found(discovery))
+    graph = ProjectGraph(discovery.projects)
+    impact = analyse(graph, discovery, changed, diff_reason)
+    jobs, skipped = finalize(discovery_candidates(discovery.projects, impact, policy), policy)
+    if diff_reason is not None:
+        source = "fallback"
+    return Plan(
+        source=source,
+        fingerprint=fp,
+        base_sha=base,
+        head_sha=head,
+        changed_paths=changed,
+        jobs=jobs,
+        skipped=skipped,
+        fallback_reason="; ".join(impact.fallback_reasons) or None,
+        explain=explain_discovery(source, discovery, impact, base, head, jobs, skipped),
+        recipe=make_recipe(discovery, fp),
+    )
+
+
+def _nothing_found(discovery: Any) -> list[str]:
+    names = [n for e in ECOSYSTEMS for n in (*e.READ_NAMES, *e.PRESENT_NAMES)]
+    names += [f"*{s}" for e in ECOSYSTEMS for s in getattr(e, "READ_SUFFIXES", ())]
+    build_files = [n for n in dict.fromkeys(names) if not n.endswith((".lock", ".sum"))]
+    problems = [
+        f"no ci.ai.yaml, and discovery found no project: looked for {', '.join(build_files)} "
+        "(and a root Makefile with build/test/lint targets); add a ci.ai.yaml"
+    ]
+    problems += [f"{u.path}: unreadable ({u.message})" for u in discovery.unreadable]
+    return problems
