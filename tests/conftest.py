@@ -26,6 +26,21 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _celery_eager(request):
+    """Tasks run inline in tests, whatever broker is configured; end-to-end tests
+    (marked `e2e`) talk to a real worker process instead."""
+    from deltaci.celery import app
+
+    if request.node.get_closest_marker("e2e"):
+        yield
+        return
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = old
+
+
 @pytest.fixture
 def repo(db):
     return do_add_repository("demo", "/nonexistent/demo.git")
