@@ -94,25 +94,33 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
     )
     gitmirror.fetch_commit(mirror, run.commit_sha, token=clone_token_for(repo))
     base, unavailable = choose_base(run, mirror)
-    fingerprint_recipes = {r.fingerprint: r.recipe for r in Recipe.objects.filter(repository=repo)}
+    # The newest recipe: the planner uses it only if its fingerprint still matches.
+    latest = Recipe.objects.filter(repository=repo).order_by("-created_at", "-id").first()
     plan = plan_repository(
         str(mirror),
         run.commit_sha,
         base,
         planner_policy(policy),
-        recipe=None,
+        recipe=latest.recipe if latest else None,
         diff_unavailable_reason=unavailable,
     )
-    if plan.source == "discovery" and plan.fingerprint in fingerprint_recipes:
-        plan = plan_repository(
-            str(mirror),
-            run.commit_sha,
-            base,
-            planner_policy(policy),
-            recipe=fingerprint_recipes[plan.fingerprint],
-            diff_unavailable_reason=unavailable,
-        )
-    return plan.to_dict(), plan.recipe if plan.source == "discovery" else None
+    return plan.to_dict(), plan.recipe if plan.source in ("discovery", "fallback") else None
+
+
+def persist_recipe(run_id: int, state: str) -> None:
+    """After a discovery-planned run succeeds, keep its recipe for the same fingerprint."""
+    from apps.runs.models import Recipe
+
+    if state != RunState.SUCCESS:
+        return
+    run = Run.objects.filter(pk=run_id).only("repository_id", "recipe", "plan").first()
+    if run is None or not run.recipe or not run.plan or not run.plan.get("fingerprint"):
+        return
+    Recipe.objects.get_or_create(
+        repository_id=run.repository_id,
+        fingerprint=run.plan["fingerprint"],
+        defaults={"recipe": run.recipe, "source_run_id": run_id},
+    )
 
 
 def failed_only_plan(previous: Run) -> dict:
