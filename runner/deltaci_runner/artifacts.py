@@ -1,0 +1,148 @@
+"""Collect artifacts by glob and upload them through the control plane's signed URLs.
+
+The workspace belongs to the job, so a matched path may be a symlink to a
+host file (`reports/x.xml -> /etc/shadow`). Files are therefore opened
+component by component with O_NOFOLLOW beneath the job tree and copied to a
+runner-private temp file (hashed while copying) before anything is sent.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import mimetypes
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from deltaci_runner.client import (
+    ClientError,
+    ControlPlane,
+    ProtocolError,
+    StaleLease,
+    retry_transient,
+)
+from deltaci_runner.jlog import ContextLogger
+
+MAX_FILES = 1000
+ARTIFACT_TYPES = {"log", "junit", "coverage", "file"}
+CONTENT_TYPES = {"junit": "application/xml"}
+
+
+@dataclass(frozen=True)
+class Found:
+    name: str  # path relative to the workdir
+    relpath: str  # path relative to the job tree, for opening beneath it
+    type: str
+
+
+def collect(specs: list[dict[str, Any]], workdir: Path, job_root: Path) -> list[Found]:
+    """Files matching the job's artifact globs (relative to workdir), de-duplicated."""
+    found: dict[str, Found] = {}
+    for spec in specs:
+        pattern = str(spec.get("path") or "")
+        kind = str(spec.get("type") or "file")
+        if not pattern or os.path.isabs(pattern) or ".." in Path(pattern).parts:
+            continue
+        for name in sorted(glob.glob(pattern, root_dir=workdir, recursive=True)):
+            path = workdir / name
+            if name in found or not path.is_file() or path.is_symlink():
+                continue
+            relpath = os.path.relpath(path, job_root)
+            if relpath.startswith(".."):
+                continue
+            found[name] = Found(name, relpath, kind if kind in ARTIFACT_TYPES else "file")
+            if len(found) >= MAX_FILES:
+                return list(found.values())
+    return list(found.values())
+
+
+def open_beneath(root: Path, relpath: str) -> int:
+    """Open a regular file under `root` without following any symlink on the way."""
+    parts = Path(relpath).parts
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts[:-1]:
+            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+        file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+        os.close(file_fd)
+        raise OSError(f"{relpath} is not a regular file")
+    return file_fd
+
+
+@contextmanager
+def private_copy(root: Path, relpath: str) -> Iterator[tuple[IO[bytes], str, int]]:
+    """(temp file, sha256, size) of a safe snapshot of the artifact."""
+    digest = hashlib.sha256()
+    size = 0
+    src_fd = open_beneath(root, relpath)
+    with tempfile.TemporaryFile() as tmp, os.fdopen(src_fd, "rb") as src:
+        while chunk := src.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+            tmp.write(chunk)
+        tmp.flush()
+        tmp.seek(0)
+        yield tmp, digest.hexdigest(), size
+
+
+def upload(
+    plane: ControlPlane,
+    lease_id: str,
+    job_root: Path,
+    found: list[Found],
+    log: ContextLogger,
+) -> list[dict[str, str]]:
+    """Upload each file; returns Complete's `artifacts` list. StaleLease propagates."""
+    uploaded = []
+    for item in found:
+        try:
+            uri = _upload_one(plane, lease_id, job_root, item)
+        except StaleLease:
+            raise
+        except (ClientError, OSError) as exc:
+            log.warning("artifact not uploaded", artifact=item.name, error=str(exc))
+            continue
+        uploaded.append({"type": item.type, "uri": uri})
+    return uploaded
+
+
+def _upload_one(plane: ControlPlane, lease_id: str, job_root: Path, item: Found) -> str:
+    with private_copy(job_root, item.relpath) as (tmp, sha256, size):
+        content_type = CONTENT_TYPES.get(item.type) or (
+            mimetypes.guess_type(item.name)[0] or "application/octet-stream"
+        )
+        request = {
+            "type": "ArtifactUploadRequest",
+            "lease_id": lease_id,
+            "name": item.name,
+            "artifact_type": item.type,
+            "size": size,
+            "sha256": sha256,
+            "content_type": content_type,
+        }
+        deadline = time.monotonic() + 60
+        answer = retry_transient(
+            lambda: plane.post_json("/api/v1/internal/artifacts", request), deadline=deadline
+        )
+        upload_spec = answer.get("upload") or {}
+        if not upload_spec.get("url") or not answer.get("uri"):
+            raise ProtocolError(201, "INVALID_ANSWER", "upload instructions without url/uri")
+
+        def put() -> None:
+            tmp.seek(0)
+            plane.put_upload(upload_spec, tmp)
+
+        retry_transient(put, deadline=time.monotonic() + 120)
+        return str(answer["uri"])

@@ -1,0 +1,130 @@
+"""Runner tests: no Django, no database. The runner package is imported from runner/ directly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+RUNNER_SRC = Path(__file__).resolve().parents[2] / "runner"
+if str(RUNNER_SRC) not in sys.path:
+    sys.path.insert(0, str(RUNNER_SRC))
+
+from tests.runner.fake_plane import REGISTRATION_TOKEN, FakePlane  # noqa: E402
+
+GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "init.defaultBranch=main"]
+
+
+@dataclass
+class Repo:
+    path: Path
+    sha: str
+
+
+@dataclass
+class RunnerDirs:
+    base: Path
+    state: Path
+    work: Path
+    cache: Path
+
+
+@pytest.fixture
+def plane() -> Iterator[FakePlane]:
+    fake = FakePlane().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    """A real git repository with one commit."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    (path / "README.md").write_text("hello from the test repo\n")
+    (path / "reports").mkdir()
+    (path / "reports" / "seed.txt").write_text("seed\n")
+    subprocess.run([*GIT, "init", "-q", str(path)], check=True)
+    subprocess.run([*GIT, "-C", str(path), "add", "."], check=True)
+    subprocess.run([*GIT, "-C", str(path), "commit", "-q", "-m", "initial"], check=True)
+    sha = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return Repo(path, sha)
+
+
+@pytest.fixture
+def runner_dirs() -> Iterator[RunnerDirs]:
+    """Under a world-traversable dir: pytest's tmp_path (0700) is closed to the job user."""
+    base = Path(tempfile.mkdtemp(prefix="deltaci-runner-test-"))
+    os.chmod(base, 0o755)
+    yield RunnerDirs(base, base / "state", base / "work", base / "cache")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def runner_argv(plane: FakePlane, dirs: RunnerDirs, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "deltaci_runner",
+        "--url",
+        plane.url,
+        "--registration-token",
+        REGISTRATION_TOKEN,
+        "--state-dir",
+        str(dirs.state),
+        "--work-dir",
+        str(dirs.work),
+        "--cache-dir",
+        str(dirs.cache),
+        "--wait-seconds",
+        "1",
+        *extra,
+    ]
+
+
+def runner_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DELTACI_")}
+    env["PYTHONPATH"] = str(RUNNER_SRC)
+    return env
+
+
+def run_runner(
+    plane: FakePlane, dirs: RunnerDirs, *extra: str, timeout: float = 40
+) -> subprocess.CompletedProcess[str]:
+    """One real runner process, `--once`: registers, takes one lease, exits."""
+    return subprocess.run(
+        runner_argv(plane, dirs, "--once", *extra),
+        env=runner_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_runner(plane: FakePlane, dirs: RunnerDirs, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        runner_argv(plane, dirs, "--once", *extra),
+        env=runner_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def bwrap_problem() -> str | None:
+    """Why the bwrap tests cannot run here, or None."""
+    if shutil.which("bwrap") is None:
+        return "bwrap is not installed (apt-get install bubblewrap)"
+    from deltaci_runner.executor import BwrapExecutor
+    from deltaci_runner.jobuser import resolve
+
+    return BwrapExecutor(resolve()).probe()
