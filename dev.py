@@ -127,23 +127,7 @@ def up() -> int:
         for name, (cmd, penv) in commands.items():
             procs[name] = subprocess.Popen(cmd, env=penv, cwd=ROOT, start_new_session=True)
         wait_http(f"http://{HOST}:{PORT}/healthz", 60)
-        head = (
-            subprocess.run(
-                ["git", "-C", str(ROOT), "rev-parse", "--abbrev-ref", "HEAD"],
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-            or "main"
-        )
-        out = manage(
-            "trigger_run",
-            "deltaci",
-            "--ref",
-            head if head != "HEAD" else "main",
-            env=env,
-            capture=True,
-        )
-        run_id = last_line(out)
+        run_id = trigger_own_head(env)
         print(
             f"\n  Delta CI is up: http://{HOST}:{PORT}/   (run of this checkout: "
             f"http://{HOST}:{PORT}/runs/{run_id})\n  Ctrl-C stops everything.\n",
@@ -167,6 +151,23 @@ def up() -> int:
                 os.killpg(p.pid, signal.SIGKILL)
         print("stopped.", flush=True)
     return 0
+
+
+def git_out(*args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+    return proc.stdout.strip()
+
+
+def trigger_own_head(env: dict) -> str:
+    """A run of this checkout's HEAD, diffed against its parent so the first page shows
+    a diff-aware plan (what the last commit affects, and what it does not)."""
+    branch = git_out("rev-parse", "--abbrev-ref", "HEAD")
+    ref = branch if branch and branch != "HEAD" else "main"
+    args = ["trigger_run", "deltaci", "--ref", ref, "--sha", git_out("rev-parse", "HEAD")]
+    parent = git_out("rev-parse", "--verify", "-q", "HEAD~1")
+    if parent:
+        args += ["--base", parent]
+    return last_line(manage(*args, env=env, capture=True))
 
 
 def wait_http(url: str, seconds: float) -> None:

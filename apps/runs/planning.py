@@ -43,6 +43,10 @@ def choose_base(run: Run, mirror) -> tuple[str | None, str | None]:
             return None, "the pull request's base commit is not available"
         base = gitmirror.merge_base(mirror, run.base_sha, run.commit_sha)
         return (base, None) if base else (None, "no merge-base between the PR's base and head")
+    if run.base_sha:  # a manual run given an explicit base
+        if not gitmirror.has_commit(mirror, run.base_sha):
+            return None, f"base {run.base_sha[:12]} is not in the repository"
+        return run.base_sha, None
     previous = (
         Run.objects.filter(repository=run.repository, ref=run.ref, state=RunState.SUCCESS)
         .exclude(pk=run.pk)

@@ -188,3 +188,12 @@ def test_it_creates_one_run_per_trigger_key(db, mirror_dir, source):
         repo, trigger="push", ref="refs/heads/main", commit_sha=sha, event_key="k1"
     )
     assert created_a and not created_b and a.pk == b.pk
+
+
+def test_it_diffs_a_manual_run_against_an_explicit_base(db, mirror_dir, source):
+    first = source.commit({"ci.ai.yaml": CONFIG, "src/a.py": "a", "docs/x.md": "x"})
+    second = source.commit({"docs/x.md": "y"})
+    run = _plan(
+        _repo(source), trigger="manual", ref="refs/heads/main", commit_sha=second, base_sha=first
+    )
+    assert run.plan["base_sha"] == first and run.plan["changed_paths"] == ["docs/x.md"]

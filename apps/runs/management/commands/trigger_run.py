@@ -15,6 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("repo")
         parser.add_argument("--ref", required=True, help="branch, tag or full ref")
         parser.add_argument("--sha", default="", help="commit to run (default: what REF names)")
+        parser.add_argument(
+            "--base",
+            default="",
+            help="commit to diff against (default: the ref's last successful run)",
+        )
 
     def handle(self, *args, **opts):
         repo = Repository.objects.filter(name=opts["repo"]).first()
