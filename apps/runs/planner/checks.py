@@ -27,12 +27,17 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
 class Checker:
-    def __init__(self) -> None:
+    def __init__(self, document: str) -> None:
+        self.document = document  # names problems about the whole document
         self.problems: list[str] = []
 
     def add(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
+        self.problems.append(f"{path or self.document}: {message}")
 
     def mapping(
         self, value: Any, path: str, allowed: Iterable[str], required: Iterable[str] = ()
@@ -47,10 +52,10 @@ class Checker:
             elif key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.add(f"{path}.{key}", f"unknown key{hint}; allowed: {', '.join(allowed)}")
+                self.add(join(path, key), f"unknown key{hint}; allowed: {', '.join(allowed)}")
         for key in required:
             if key not in value:
-                self.add(f"{path}.{key}", "is required")
+                self.add(join(path, key), "is required")
         return value
 
     def string(self, value: Any, path: str, max_length: int = 4096) -> str | None:

@@ -73,10 +73,10 @@ def parse_config(
         document = load_yaml(content)
     except ManifestError as exc:
         raise PlanError(f"{FILE}: {exc}") from exc
-    check = Checker()
+    check = Checker(FILE)
     if document is None:
         raise PlanError(f"{FILE}: the document is empty; it needs version and jobs")
-    top = check.mapping(document, FILE, TOP_KEYS, required=("version", "jobs"))
+    top = check.mapping(document, "", TOP_KEYS, required=("version", "jobs"))
     if top is None:
         raise PlanError(check.problems)
     version = top.get("version", 1)
@@ -291,12 +291,12 @@ def _caches(check, value, at, file_hash) -> tuple[list[dict[str, Any]], list[str
 
 def _cache_key(check, key, at, file_hash, hashed) -> str | None:
     """``{hash:FILE}`` -> SHA-256 of FILE at head; anything time- or run-dependent is refused."""
-    ok = True
     if "$" in key or "`" in key:
         check.add(
             at, f"{key!r} must be deterministic: shell or environment expansion is not allowed"
         )
-        ok = False
+        return None
+    ok = True
     parts: dict[str, str] = {}
     for template in TEMPLATE.findall(key):
         kind, _, arg = template.partition(":")

@@ -86,8 +86,9 @@ class _Manifest:
 
 
 def _steps(src: Sources, root: str, manifest: _Manifest, uv_roots: list) -> tuple[str, dict]:
-    in_uv = any(member_of(root, r, inc, exc) for r, inc, exc in uv_roots)
-    if in_uv or src.nearest(root, ("uv.lock",)):
+    """uv for workspace members and projects with their own uv.lock, then poetry, then pip."""
+    own_lock = src.has("uv.lock" if root == "." else f"{root}/uv.lock")
+    if own_lock or any(member_of(root, r, inc, exc) for r, inc, exc in uv_roots):
         run = ["uv sync --frozen"]
         return UV_IMAGE, phases(run, [], ["uv run pytest -q"], ["uvx ruff check ."])
     if manifest.poetry:

@@ -1,0 +1,92 @@
+"""Java: Maven modules and dependencies by artifactId; Gradle settings includes."""
+
+from tests.planner.conftest import codes_of, jobs
+
+POM = """<?xml version="1.0"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>com.acme</groupId>
+  <artifactId>{artifact}</artifactId>
+  <packaging>{packaging}</packaging>
+  {modules}
+  <dependencies>{deps}</dependencies>
+</project>
+"""
+
+
+def pom(artifact, packaging="jar", modules=(), deps=()):
+    mods = "<modules>" + "".join(f"<module>{m}</module>" for m in modules) + "</modules>"
+    dep = "".join(
+        f"<dependency><groupId>com.acme</groupId><artifactId>{d}</artifactId></dependency>"
+        for d in deps
+    )
+    return POM.format(
+        artifact=artifact, packaging=packaging, modules=mods if modules else "", deps=dep
+    )
+
+
+def test_maven_modules_and_inter_module_dependencies(repo):
+    base = repo.commit(
+        {
+            "pom.xml": pom("parent", "pom", modules=["core", "services"]),
+            "core/pom.xml": pom("core"),
+            "core/src/main/java/A.java": "class A {}",
+            "services/pom.xml": pom("services", "pom", modules=["api"]),
+            "services/api/pom.xml": pom("api", deps=["core", "guava"]),
+            "services/api/src/B.java": "class B {}",
+        }
+    )
+    repo.commit({"core/src/main/java/A.java": "class A { }"})
+    plan = repo.plan(base)
+    assert codes_of(plan) == {"core": "FILE_CHANGED", "services/api": "DEPENDENCY_CHANGED"}
+    api = jobs(plan)["services/api:test"]
+    assert api["steps"] == [
+        "mvn -B -f ../../pom.xml -pl services/api -am install -DskipTests",
+        "mvn -B test",
+    ]
+    middle = repo.git("rev-parse", "HEAD")
+    repo.commit({"services/pom.xml": pom("services", "pom", modules=["api"]) + " "})
+    assert set(codes_of(repo.plan(middle)).values()) == {"GLOBAL_FILE_CHANGED"}
+
+
+def test_gradle_includes_and_project_dependencies(repo):
+    base = repo.commit(
+        {
+            "settings.gradle.kts": 'rootProject.name = "x"\ninclude(":lib", ":app")\n'
+            'include(":tools:cli")\n',
+            "build.gradle.kts": "plugins {}\n",
+            "gradlew": "#!/bin/sh\n",
+            "lib/build.gradle.kts": "plugins { `java-library` }\n",
+            "lib/src/L.java": "",
+            "app/build.gradle.kts": 'dependencies { implementation(project(":lib")) }\n',
+            "tools/cli/build.gradle": "dependencies { implementation project(path: ':app') }\n",
+        }
+    )
+    repo.commit({"lib/src/L.java": "//"})
+    plan = repo.plan(base)
+    assert codes_of(plan) == {
+        "lib": "FILE_CHANGED",
+        "app": "DEPENDENCY_CHANGED",
+        "tools/cli": "DEPENDENCY_CHANGED",
+    }
+    assert jobs(plan)["tools/cli:test"]["steps"] == ["../../gradlew test"]
+    assert jobs(plan)["lib:build"]["steps"] == ["../gradlew assemble"]
+    head = repo.commit({"build.gradle.kts": "plugins { java }\n"})
+    plan = repo.plan(repo.git("rev-parse", "HEAD~1"), head)
+    assert set(codes_of(plan).values()) == {"GLOBAL_FILE_CHANGED"}
+
+
+def test_gradle_groovy_settings_with_project_dir(repo):
+    base = repo.commit(
+        {
+            "settings.gradle": (
+                "include 'core', 'web'\nproject(':web').projectDir = file('frontend/web')\n"
+            ),
+            "core/build.gradle": "",
+            "frontend/web/build.gradle": "dependencies { compile project(':core') }\n",
+        }
+    )
+    repo.commit({"core/x.java": ""})
+    plan = repo.plan(base)
+    assert codes_of(plan) == {"core": "FILE_CHANGED", "frontend/web": "DEPENDENCY_CHANGED"}
+    assert jobs(plan)["core:test"]["steps"] == ["gradle test"]

@@ -1,0 +1,107 @@
+"""Node: npm/yarn workspaces, pnpm-workspace.yaml, edges by workspace package name."""
+
+import json
+
+from tests.planner.conftest import codes_of, jobs, skipped
+
+
+def pkg(name, deps=None, dev=None, scripts=None, **extra):
+    data = {"name": name, **extra}
+    if deps:
+        data["dependencies"] = deps
+    if dev:
+        data["devDependencies"] = dev
+    if scripts:
+        data["scripts"] = scripts
+    return json.dumps(data, indent=2)
+
+
+def _npm(repo):
+    return repo.commit(
+        {
+            "package.json": pkg("mono", private=True, workspaces=["packages/*", "apps/*"]),
+            "package-lock.json": "{}",
+            "packages/ui/package.json": pkg("@m/ui", scripts={"build": "tsc", "test": "jest"}),
+            "packages/ui/index.js": "1",
+            "packages/util/package.json": pkg("@m/util"),
+            "packages/util/index.js": "1",
+            "apps/web/package.json": pkg("web", deps={"@m/ui": "*", "react": "18"}),
+            "apps/web/index.js": "1",
+            "apps/admin/package.json": pkg("admin", dev={"web": "file:../web"}),
+            "apps/admin/index.js": "1",
+        }
+    )
+
+
+def test_it_links_workspace_packages_by_name_and_file_paths(repo):
+    base = _npm(repo)
+    repo.commit({"packages/ui/index.js": "2"})
+    plan = repo.plan(base)
+    codes = codes_of(plan)
+    assert codes == {
+        "packages/ui": "FILE_CHANGED",
+        "apps/web": "DEPENDENCY_CHANGED",
+        "apps/admin": "DEPENDENCY_CHANGED",
+        "packages/util": "NOT_AFFECTED",
+    }
+    admin = jobs(plan)["apps/admin:build"]
+    assert admin["reason"].endswith("apps/admin depends on packages/ui via apps/web")
+    assert skipped(plan)["packages/util:test"]["reason"] == (
+        "no change in packages/util or its dependencies"
+    )
+
+
+def test_commands_follow_the_lockfile_and_scripts(repo):
+    _npm(repo)
+    plan = repo.plan(None)
+    ui = jobs(plan)
+    assert ui["packages/ui:build"]["steps"] == ["npm ci", "npm run build"]
+    assert ui["packages/ui:test"]["steps"] == ["npm ci", "npm run test"]
+    assert ui["packages/ui:lint"]["steps"][1].startswith("echo 'nothing to do")
+    assert ui["packages/ui:test"]["needs"] == ["packages/ui:build"]
+    assert ui["packages/ui:lint"]["allow_failure"] is True
+    assert ui["packages/ui:lint"]["required"] is False
+    assert "." not in {j["project"] for j in plan.to_dict()["jobs"]}  # the root aggregates
+
+
+def test_root_manifest_and_lockfile_are_global(repo):
+    base = _npm(repo)
+    repo.commit({"package-lock.json": '{"v": 2}'})
+    assert set(codes_of(repo.plan(base)).values()) == {"GLOBAL_FILE_CHANGED"}
+
+
+def test_pnpm_workspace(repo):
+    base = repo.commit(
+        {
+            "pnpm-workspace.yaml": "packages:\n  - 'libs/*'\n",
+            "pnpm-lock.yaml": "lockfileVersion: 9\n",
+            "package.json": pkg("root", private=True),
+            "libs/a/package.json": pkg("a", scripts={"lint": "eslint ."}),
+            "libs/b/package.json": pkg("b", deps={"a": "workspace:*"}),
+            "libs/b/x.ts": "1",
+        }
+    )
+    middle = repo.commit({"libs/a/src/index.ts": "export {}"})
+    plan = repo.plan(base, middle)
+    assert codes_of(plan) == {"libs/a": "FILE_CHANGED", "libs/b": "DEPENDENCY_CHANGED"}
+    assert jobs(plan)["libs/a:lint"]["steps"] == [
+        "corepack enable && pnpm install --frozen-lockfile",
+        "pnpm run lint",
+    ]
+    head = repo.commit({"pnpm-workspace.yaml": "packages:\n  - 'libs/**'\n"})
+    assert set(codes_of(repo.plan(middle, head)).values()) == {"GLOBAL_FILE_CHANGED"}
+
+
+def test_yarn_workspaces_object_form(repo):
+    base = repo.commit(
+        {
+            "package.json": pkg("r", workspaces={"packages": ["pkgs/*"]}),
+            "yarn.lock": "",
+            "pkgs/one/package.json": pkg("one", scripts={"test": "t"}),
+            "pkgs/two/package.json": pkg("two"),
+        }
+    )
+    repo.commit({"pkgs/two/a.js": "1"})
+    plan = repo.plan(base)
+    assert codes_of(plan) == {"pkgs/two": "FILE_CHANGED", "pkgs/one": "NOT_AFFECTED"}
+    assert jobs(plan)["pkgs/two:build"]["steps"][0].endswith("yarn install --frozen-lockfile")
