@@ -1,0 +1,91 @@
+"""Git plumbing only: bare mirrors, odd file names, symlinks; the repository is never
+modified and no repository code runs."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.planner.conftest import GIT_ENV, codes_of, jobs
+
+
+def _tree(path):
+    return sorted(
+        (os.path.relpath(os.path.join(d, f), path), os.path.getmtime(os.path.join(d, f)))
+        for d, _, files in os.walk(path)
+        for f in files
+    )
+
+
+def test_bare_mirror_plans_like_the_checkout(repo, tmp_path):
+    base = repo.commit({"a/go.mod": "module a\n", "b/go.mod": "module b\nrequire a v0\n"})
+    repo.move("a/go.mod", "a/sub/go.mod")
+    repo.commit({"b/main.go": "package main\n"})
+    bare = tmp_path / "mirror.git"
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", str(repo.path), str(bare)], check=True, env=GIT_ENV
+    )
+    before = _tree(bare)
+    from apps.runs.planner import PlannerPolicy, plan_repository
+
+    plan = plan_repository(str(bare), "HEAD", base, PlannerPolicy())
+    assert plan.to_json() == repo.plan(base).to_json()
+    assert plan.changed_paths == ["a/go.mod", "a/sub/go.mod", "b/main.go"]
+    assert _tree(bare) == before
+
+
+ODD = {
+    "my app/package.json": json.dumps({"name": "my-app"}),
+    "my app/x y.js": "1",
+    "new\nline/go.mod": "module nl\n",
+    "new\nline/m.go": "package nl\n",
+    "ünïcødé/Cargo.toml": '[package]\nname = "u"\n',
+    "tab\there/pyproject.toml": "",
+    'quote"s/\\back/setup.py': "",
+}
+
+
+def test_odd_file_names(repo):
+    base = repo.commit(ODD)
+    repo.commit(
+        {
+            "my app/x y.js": "2",
+            "new\nline/m.go": "package nl // 2\n",
+            "ünïcødé/src/lib.rs": "",
+            "tab\there/a b.py": "",
+            'quote"s/\\back/x.py': "",
+        }
+    )
+    plan = repo.plan(base)
+    assert codes_of(plan) == {
+        "my app": "FILE_CHANGED",
+        "new\nline": "FILE_CHANGED",
+        "ünïcødé": "FILE_CHANGED",
+        "tab\there": "FILE_CHANGED",
+        'quote"s/\\back': "FILE_CHANGED",
+    }
+    assert "ünïcødé/src/lib.rs" in plan.changed_paths
+    assert jobs(plan)["new\nline:test"]["workdir"] == "new\nline"
+    assert json.loads(plan.to_json())["changed_paths"] == plan.changed_paths
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs byte file names")
+def test_non_utf8_file_names_stay_valid_text(repo):
+    base = repo.commit({"go.mod": "module m\n"})
+    (repo.path / "sub").mkdir()
+    with open(os.path.join(bytes(repo.path / "sub"), b"bad\xff.go"), "w") as handle:
+        handle.write("package m\n")
+    repo.commit()
+    plan = repo.plan(base)
+    assert plan.changed_paths == ["sub/bad\\xff.go"]
+    plan.to_json().decode("utf-8")
+
+
+def test_symlinked_manifest_is_unreadable_not_followed(repo):
+    base = repo.commit({"a/package.json": json.dumps({"name": "a"}), "b/real.json": "{}"})
+    (repo.path / "b/package.json").symlink_to("/etc/passwd")
+    repo.commit({"a/x.js": "2"})
+    plan = repo.plan(base)
+    assert codes_of(plan)["b"] == "FILE_CHANGED"
+    assert "b/package.json (not a regular file)" in plan.fallback_reason
