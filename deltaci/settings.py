@@ -5,6 +5,7 @@ tasks run in-process when no broker is configured). `DELTACI_ENV=prod` refuses u
 values at start-up (see apps/audit/checks.py).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -78,8 +79,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
-    # A file (not :memory:) so end-to-end tests' subprocesses see the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    # A file (not :memory:) so end-to-end tests' subprocesses can open the test database;
+    # one per test process so concurrent test runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

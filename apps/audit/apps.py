@@ -8,7 +8,6 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
-        from django.core.exceptions import ImproperlyConfigured
 
         from apps.audit import checks
 
@@ -16,4 +15,5 @@ class AuditConfig(AppConfig):
         if settings.DELTACI_ENV == "prod":
             problems = checks.insecure_settings()
             if problems:
-                raise ImproperlyConfigured("; ".join(p.msg for p in problems))
+                # A clear message and exit status, not a traceback, in every process.
+                raise SystemExit("\n".join(p.msg for p in problems))

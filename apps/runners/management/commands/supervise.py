@@ -28,7 +28,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         while True:
-            close_old_connections()
             counts = supervise_once()
             if opts["once"] or any(counts.values()):
                 self.stdout.write(" ".join(f"{k}={v}" for k, v in counts.items()))
@@ -39,3 +38,4 @@ class Command(BaseCommand):
                 time.sleep(0.2)
             if stop["now"]:
                 return
+            close_old_connections()  # between passes: a long-lived loop must not keep a dead one

@@ -1,9 +1,12 @@
+import re
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
 from apps.runs.actions import do_add_repository
 from apps.runs.choices import Environment, Visibility
-from apps.runs.models import Repository
+
+_SLUG = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class Command(BaseCommand):
@@ -19,11 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         name = opts["name"]
-        field = Repository._meta.get_field("name")
-        try:
-            field.run_validators(name)
-        except Exception as exc:
-            raise CommandError(f"invalid name {name!r}: letters, digits, '-' and '_' only") from exc
+        if not name or len(name) > 100 or not _SLUG.fullmatch(name):
+            raise CommandError(f"invalid name {name!r}: 1-100 letters, digits, '-' and '_'")
         if len(opts["url"]) > 500 or not opts["url"].strip():
             raise CommandError("--url must be a non-empty URL or path of at most 500 characters")
         try:

@@ -39,9 +39,12 @@ class Command(BaseCommand):
                 sha = gitmirror.resolve(mirror, ref)
             except gitmirror.GitError as exc:
                 raise CommandError(f"cannot resolve {ref!r}: {exc}") from None
+        base = opts["base"].lower()
+        if base and not gitmirror.is_sha(base):
+            raise CommandError("--base must be a full 40-character commit id")
         full_ref = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
         run, _ = do_create_run(
-            repo, trigger=Trigger.MANUAL, ref=full_ref, commit_sha=sha, actor="cli"
+            repo, trigger=Trigger.MANUAL, ref=full_ref, commit_sha=sha, base_sha=base, actor="cli"
         )
         run.refresh_from_db()
         self.stdout.write(f"run {run.pk} of {repo.name} {full_ref}@{sha[:12]}: {run.state}")
