@@ -13,7 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from deltaci_runner.client import ClientError, ControlPlane, LogGap, StaleLease, backoff_delays
+from deltaci_runner.client import (
+    ClientError,
+    ControlPlane,
+    LogGap,
+    ProtocolError,
+    StaleLease,
+    backoff_delays,
+)
 from deltaci_runner.jlog import ContextLogger
 
 MASK = b"***"
@@ -154,6 +161,7 @@ class LogUploader(threading.Thread):
         self._cursor = 0
         self._cursor_lock = threading.Lock()
         self._stalls = 0
+        self._chunk = MAX_CHUNK_BYTES
 
     @property
     def bytes_sent(self) -> int:
@@ -197,6 +205,8 @@ class LogUploader(threading.Thread):
                 self._on_stale(exc.reason)
                 return
             except ClientError as exc:
+                if isinstance(exc, ProtocolError) and exc.status == 413:
+                    self._chunk = max(4096, self._chunk // 2)  # the server's limit is lower
                 delay = delays()
                 self._log.warning("log chunk not accepted, retrying", error=str(exc), delay=delay)
                 self._halt.wait(delay)
@@ -204,7 +214,7 @@ class LogUploader(threading.Thread):
     def _send_one(self) -> bool:
         """Send the chunk at the cursor; False when the server's offset did not move."""
         start = self.bytes_sent
-        data = self._spool.read(start, MAX_CHUNK_BYTES)
+        data = self._spool.read(start, self._chunk)
         if not data:
             return True
         try:

@@ -223,6 +223,10 @@ class Worker:
             self.log.exception("job could not run")
             self.spool.note(f"runner error: {exc}")
             return Outcome("FAILED", None, f"runner error: {exc}")
+        except Exception as exc:  # a runner bug must fail this job visibly, not kill the runner
+            self.log.exception("unexpected runner error")
+            self.spool.note("runner error: internal error (see the runner's log)")
+            return Outcome("FAILED", None, f"runner internal error: {type(exc).__name__}")
 
     def _run_job(self) -> Outcome:
         if not self.steps:

@@ -64,7 +64,7 @@ def repo(tmp_path: Path) -> Repo:
 def runner_dirs() -> Iterator[RunnerDirs]:
     """Under a world-traversable dir: pytest's tmp_path (0700) is closed to the job user."""
     base = Path(tempfile.mkdtemp(prefix="deltaci-runner-test-"))
-    os.chmod(base, 0o755)
+    os.chmod(base, 0o755)  # noqa: S103 - the job user must traverse it
     yield RunnerDirs(base, base / "state", base / "work", base / "cache")
     shutil.rmtree(base, ignore_errors=True)
 

@@ -27,6 +27,7 @@ class Message:
     path: str
     headers: dict[str, str]
     body: Any  # parsed JSON for protocol messages, bytes for log chunks and uploads
+    raw: bytes = b""
     status: int = 0
 
 
@@ -69,7 +70,9 @@ class FakePlane:
         self.lost_log = False
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     # -- test API ----------------------------------------------------------------------------------
 
@@ -329,7 +332,7 @@ def _make_handler(plane: FakePlane) -> type[BaseHTTPRequestHandler]:
                 recorded: Any = json.loads(raw) if raw and path != "/api/v1/internal/log" else raw
             except ValueError:
                 recorded = raw
-            message = Message(self.command, path, headers, recorded)
+            message = Message(self.command, path, headers, recorded, raw)
             with plane.lock:
                 plane.messages.append(message)
             status, body = plane.handle(self.command, path, headers, raw)

@@ -1,0 +1,174 @@
+"""The bwrap sandbox, proven from inside a real job: network, filesystem, identity, processes."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.runner.conftest import Repo, RunnerDirs, bwrap_problem, run_runner
+from tests.runner.fake_plane import FakePlane
+from tests.runner.test_protocol import processes_with
+
+PROBLEM = bwrap_problem()
+pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=f"bwrap unusable here: {PROBLEM}")
+
+CONNECT = """python3 - <<'EOF'
+import socket
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
+    print("CONNECTED")
+except OSError as exc:
+    print("BLOCKED", type(exc).__name__)
+EOF"""
+
+FETCH = """python3 - <<'EOF'
+import http.client, urllib.error, urllib.request
+def show(label, call):
+    try:
+        print(label, "ok", call())
+    except urllib.error.HTTPError as exc:
+        print(label, "status", exc.code)
+    except OSError as exc:
+        print(label, "error", exc)
+show("absolute", lambda: urllib.request.urlopen("http://localhost:{port}/a").read().decode())
+def tunnel(host):
+    conn = http.client.HTTPConnection("127.0.0.1", 3128, timeout=5)
+    conn.set_tunnel(host, {port})
+    conn.request("GET", "/t")
+    return conn.getresponse().read().decode()
+show("tunnel", lambda: tunnel("localhost"))
+show("refused-absolute", lambda: urllib.request.urlopen("http://denied.example:{port}/").read())
+show("refused-tunnel", lambda: tunnel("denied.example"))
+show("direct", lambda: urllib.request.urlopen("http://127.0.0.1:{port}/d").read().decode())
+EOF"""
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = f"host-says-hi{self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def host_http() -> Iterator[ThreadingHTTPServer]:
+    """A loopback HTTP server on the runner's host, outside any sandbox."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def job_log(plane: FakePlane, repo: Repo, dirs: RunnerDirs, steps: list[str], **kw) -> str:
+    plane.add_job(str(repo.path), repo.sha, steps, **kw)
+    result = run_runner(plane, dirs, "--executor", "bwrap")
+    assert result.returncode == 0, result.stderr
+    return plane.log.decode()
+
+
+def test_it_has_no_network_with_egress_none(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs, host_http: ThreadingHTTPServer
+) -> None:
+    port = host_http.server_address[1]
+    log = job_log(plane, repo, runner_dirs, [CONNECT.format(port=port)], egress={"mode": "none"})
+    assert "BLOCKED" in log and "CONNECTED" not in log
+
+
+def test_it_shares_the_network_with_egress_open(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs, host_http: ThreadingHTTPServer
+) -> None:
+    """The control for the test above: the same probe does connect when egress is open."""
+    port = host_http.server_address[1]
+    log = job_log(plane, repo, runner_dirs, [CONNECT.format(port=port)], egress={"mode": "open"})
+    assert "CONNECTED" in log
+
+
+def test_it_allows_listed_hosts_through_the_proxy_and_refuses_others(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs, host_http: ThreadingHTTPServer
+) -> None:
+    port = host_http.server_address[1]
+    log = job_log(
+        plane,
+        repo,
+        runner_dirs,
+        [FETCH.format(port=port)],
+        egress={"mode": "allowlist", "allow": ["localhost", "*.example.org"]},
+    )
+    assert "absolute ok host-says-hi/a" in log
+    assert "tunnel ok host-says-hi/t" in log
+    assert "refused-absolute status 403" in log
+    assert "refused-tunnel error Tunnel connection failed: 403" in log
+    assert "direct error" in log  # no way around the proxy
+    assert "egress to denied.example" in log
+
+
+def test_it_hides_the_host_and_the_runner_state(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    probes = {
+        "/root": "test -e /root",
+        "/home": "test -e /home",
+        "state": f"test -e {runner_dirs.state}",
+        "cache": f"test -e {runner_dirs.cache}",
+        "shadow": "cat /etc/shadow",
+        "write-usr": "touch /usr/deltaci-probe",
+        "other-job-files": f"ls {runner_dirs.work}/*/sandbox",
+    }
+    steps = [
+        " ; ".join(
+            f"if {cmd} 2>/dev/null; then echo LEAK$((1))-{n}; fi" for n, cmd in probes.items()
+        )
+        + "; echo probes-done"
+    ]
+    log = job_log(plane, repo, runner_dirs, steps)
+    assert "probes-done" in log
+    assert "LEAK1" not in log
+    assert (runner_dirs.state / "registration.json").exists()
+
+
+def test_it_runs_jobs_as_an_unprivileged_user(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    log = job_log(plane, repo, runner_dirs, ['echo "uid=$(id -u) gid=$(id -g) user=$(whoami)"'])
+    line = next(line for line in log.splitlines() if line.startswith("uid="))
+    if os.geteuid() == 0:
+        assert "uid=0 " not in line and "gid=0 " not in line
+    assert "user=" in line and "user=root" not in line
+
+
+def test_it_applies_memory_and_cpu_limits(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    log = job_log(
+        plane,
+        repo,
+        runner_dirs,
+        ['echo "as=$(ulimit -v) cpus=$(nproc)"'],
+        limits={"memory": "512Mi", "cpu": "1"},
+    )
+    assert "as=524288 cpus=1" in log
+
+
+def test_it_kills_double_forked_children_on_cancel(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    plane.knobs.cancel_when_log_contains = b"started"
+    plane.knobs.cancel_deadline_seconds = 2  # SIGKILL 1 s after SIGTERM, for the TERM-ignorer
+    steps = [
+        "(sleep 1000.771 &) ; (setsid sleep 1000.772 &) ; "
+        "(setsid sh -c 'trap \"\" TERM; sleep 1000.773' &) ; echo started; sleep 1000.774"
+    ]
+    log = job_log(plane, repo, runner_dirs, steps)
+    assert "started" in log
+    assert plane.bodies("/cancel-ack")[0]["final_status"] == "CANCELED"
+    assert not processes_with("1000.77")

@@ -1,0 +1,69 @@
+"""Small pure pieces: limits parsing, egress host matching, capabilities, state file."""
+
+import os
+import stat
+from pathlib import Path
+
+from deltaci_runner import capabilities, state
+from deltaci_runner.executor import parse_cpu, parse_memory
+from deltaci_runner.proxy import host_allowed, split_host_port
+
+
+def test_it_parses_memory_limits() -> None:
+    assert parse_memory("4Gi") == 4 * 1024**3
+    assert parse_memory("512Mi") == 512 * 1024**2
+    assert parse_memory("1G") == 10**9
+    assert parse_memory("1048576") == 1048576
+    assert parse_memory(None) is None
+    assert parse_memory("lots") is None
+
+
+def test_it_parses_cpu_limits() -> None:
+    assert parse_cpu("2") == 2
+    assert parse_cpu("1.5") == 2
+    assert parse_cpu("500m") == 1
+    assert parse_cpu("") is None
+    assert parse_cpu("many") is None
+
+
+def test_it_matches_egress_hosts_exactly_or_by_suffix() -> None:
+    allow = ["pypi.org", "*.pythonhosted.org"]
+    assert host_allowed("pypi.org", allow)
+    assert host_allowed("PyPI.org.", allow)
+    assert host_allowed("files.pythonhosted.org", allow)
+    assert not host_allowed("pythonhosted.org", allow)
+    assert not host_allowed("evilpypi.org", allow)
+    assert not host_allowed("pypi.org.evil.com", allow)
+    assert not host_allowed("", allow)
+
+
+def test_it_splits_authorities() -> None:
+    assert split_host_port("example.com:8443", 443) == ("example.com", 8443)
+    assert split_host_port("example.com", 80) == ("example.com", 80)
+    assert split_host_port("[::1]:8080", 80) == ("::1", 8080)
+
+
+def test_it_advertises_executor_os_arch_tools_and_labels() -> None:
+    caps = capabilities.detect("bwrap", ["gpu"], os.environ["PATH"])
+    assert caps[:2] == ["executor:bwrap", "os:linux"]
+    assert caps[2] in ("arch:amd64", "arch:arm64") or caps[2].startswith("arch:")
+    assert "tool:git" in caps
+    assert caps[-1] == "gpu"
+
+
+def test_it_only_advertises_tools_a_sandbox_can_see(tmp_path: Path) -> None:
+    fake = tmp_path / "go"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert capabilities.find_tools(str(tmp_path)) == ["go"]
+    assert capabilities.find_tools(str(tmp_path), visible_roots=("/usr",)) == []
+
+
+def test_it_stores_the_registration_privately(tmp_path: Path) -> None:
+    reg = state.Registration(url="http://127.0.0.1:1", runner_id="r1", token="tok")
+    state.save(tmp_path / "state", reg)
+    path = tmp_path / "state" / state.FILENAME
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    assert state.load(tmp_path / "state", "http://127.0.0.1:1") == reg
+    assert state.load(tmp_path / "state", "http://127.0.0.1:2") is None
