@@ -107,9 +107,9 @@ def up() -> int:
                 "--state-dir",
                 str(DATA / "runner"),
                 "--work-dir",
-                str(DATA / "runner" / "work"),
+                str(DATA / "work"),  # not inside the 0700 state dir: jobs run unprivileged
                 "--cache-dir",
-                str(DATA / "runner" / "cache"),
+                str(DATA / "cache"),
             ],
             runner_env,
         ),
