@@ -49,3 +49,64 @@ class LogChunk(models.Model):
 
     def __str__(self) -> str:
         return f"log {self.attempt_id}@{self.start}"
+
+
+class TestStatus(models.TextChoices):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class TestReport(models.Model):
+    """One parse of one JUnit artifact: what it held, or why it was rejected. Its
+    existence makes parsing idempotent (an artifact is parsed at most once)."""
+
+    __test__ = False  # not a pytest class
+
+    artifact = models.OneToOneField(Artifact, on_delete=models.CASCADE, related_name="report")
+    attempt = models.ForeignKey(
+        "runs.JobAttempt", on_delete=models.CASCADE, related_name="test_reports"
+    )
+    parsed_at = models.DateTimeField(auto_now_add=True)
+    error = models.TextField(blank=True, help_text="why the report was rejected (empty if parsed)")
+    total = models.PositiveIntegerField(default=0)
+    truncated = models.BooleanField(
+        default=False, help_text="more test cases than the parser keeps"
+    )
+
+    class Meta:
+        ordering = ["attempt_id", "id"]
+
+    def __str__(self) -> str:
+        return f"report of {self.artifact_id}"
+
+
+class TestResult(models.Model):
+    """One test case of one attempt. `job` and `run` are denormalised so the run page
+    counts, lists and detects flaky tests with single indexed queries."""
+
+    __test__ = False
+
+    report = models.ForeignKey(TestReport, on_delete=models.CASCADE, related_name="results")
+    attempt = models.ForeignKey(
+        "runs.JobAttempt", on_delete=models.CASCADE, related_name="test_results"
+    )
+    job = models.ForeignKey("runs.Job", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="+")
+    suite = models.CharField(max_length=255, blank=True)
+    classname = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=TestStatus.choices)
+    duration = models.FloatField(null=True, blank=True, help_text="seconds")
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["attempt_id", "id"]
+        indexes = [
+            models.Index(fields=["run", "status"]),
+            models.Index(fields=["job", "classname", "name"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.classname}.{self.name}: {self.status}"

@@ -1,19 +1,24 @@
 """Operators' screens for repositories and runs. State columns are read-only here: they
-belong to the state machines (apps/runs/states.py)."""
+belong to the state machines (apps/runs/states.py); admin actions call actions.py."""
 
 from django.contrib import admin, messages
 
-from apps.audit.actions import actor_name
+from apps.artifacts.retention import cleanup
+from apps.audit.actions import actor_name, record
 from apps.policies.models import Policy
 from apps.runs.actions import do_cancel_run
 from apps.runs.models import Job, JobAttempt, Recipe, Repository, Run, StateEvent
+from apps.runs.policy_form import FIELDSETS, PolicyForm
 
 
 class PolicyInline(admin.StackedInline):
     model = Policy
+    form = PolicyForm
+    fieldsets = FIELDSETS
     can_delete = False
-    extra = 0
+    extra = 1  # a repository added here gets its policy form too
     max_num = 1
+    min_num = 0
 
 
 @admin.register(Repository)
@@ -30,6 +35,44 @@ class RepositoryAdmin(admin.ModelAdmin):
     list_filter = ["visibility", "environment"]
     filter_horizontal = ["members", "member_groups"]
     inlines = [PolicyInline]
+    actions = ["retention_dry_run", "retention_cleanup"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            record("repository.add", actor=actor_name(request.user), repository=obj, url=obj.url)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        changed = sorted({f for pf in formset.forms if pf.has_changed() for f in pf.changed_data})
+        super().save_formset(request, form, formset, change)
+        if formset.model is Policy:
+            Policy.objects.get_or_create(repository=form.instance)
+            if changed:
+                record(
+                    "policy.update",
+                    actor=actor_name(request.user),
+                    repository=form.instance,
+                    target=form.instance.name,
+                    changed=changed,
+                )
+
+    def _retention(self, request, queryset, *, dry_run: bool) -> None:
+        report = cleanup(
+            repositories=list(queryset), dry_run=dry_run, actor=actor_name(request.user)
+        )
+        for line in report.lines():
+            self.message_user(request, line, messages.INFO if dry_run else messages.SUCCESS)
+
+    @admin.action(description="Retention cleanup: dry run (counts only)", permissions=["view"])
+    def retention_dry_run(self, request, queryset) -> None:
+        self._retention(request, queryset, dry_run=True)
+
+    @admin.action(
+        description="Retention cleanup: delete expired logs and artifacts now",
+        permissions=["change"],
+    )
+    def retention_cleanup(self, request, queryset) -> None:
+        self._retention(request, queryset, dry_run=False)
 
 
 class JobInline(admin.TabularInline):
@@ -108,8 +151,10 @@ class StateEventAdmin(ReadOnlyAdmin):
         "actor",
     ]
     list_filter = ["kind", "to_state"]
+    list_select_related = ["run", "run__repository"]
 
 
 @admin.register(Recipe)
 class RecipeAdmin(ReadOnlyAdmin):
     list_display = ["repository", "fingerprint", "created_at"]
+    list_select_related = ["repository"]

@@ -1,0 +1,128 @@
+"""Everything the run page shows, in a fixed number of queries: the run, its jobs laid out
+as DAG stages, every attempt with its runner and artifacts, the plan's explanation, the
+run's own timeline and the test results."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils import timezone
+
+from apps.artifacts.models import Artifact, ArtifactType
+from apps.runs import access
+from apps.runs.choices import JOB_ACTIVE, RUN_ACTIVE, RUN_TERMINAL, JobState, RunState
+from apps.runs.models import Job, JobAttempt, Run, StateEvent
+from apps.runs.pages.testresults import summarize
+
+MAX_CHANGED_PATHS_SHOWN = 200
+_CANCELLABLE = tuple(s for s in RUN_ACTIVE if s != RunState.CANCEL_REQUESTED)
+_FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
+
+
+def duration(start: datetime | None, end: datetime | None) -> timedelta | None:
+    if start is None:
+        return None
+    return (end or timezone.now()) - start
+
+
+@dataclass
+class JobView:
+    job: Job
+    attempts: list[JobAttempt] = field(default_factory=list)
+    stage: int = 0
+
+    @property
+    def last(self) -> JobAttempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def duration(self) -> timedelta | None:
+        return duration(self.job.started_at, self.job.finished_at)
+
+    @property
+    def runner(self) -> str:
+        last = self.last
+        return last.runner_name if last else ""
+
+
+def _runner_name(attempt: JobAttempt) -> str:
+    try:
+        return attempt.lease.runner.name
+    except ObjectDoesNotExist:
+        return ""
+
+
+def _stages(views: list[JobView]) -> list[list[JobView]]:
+    """Jobs grouped by depth in the needs DAG (one past the deepest need). Relaxation
+    with a cap on the depth, so a cycle or an unknown need can never loop."""
+    names = {v.job.name for v in views}
+    depth = dict.fromkeys(names, 0)
+    cap = len(views)
+    for _ in range(cap):
+        changed = False
+        for view in views:
+            needs = [n for n in view.job.needs if n in names and n != view.job.name]
+            d = min(cap, 1 + max((depth[n] for n in needs), default=-1))
+            if d > depth[view.job.name]:
+                depth[view.job.name] = d
+                changed = True
+        if not changed:
+            break
+    stages: dict[int, list[JobView]] = {}
+    for view in views:
+        view.stage = depth[view.job.name]
+        stages.setdefault(view.stage, []).append(view)
+    return [stages[k] for k in sorted(stages)]
+
+
+def run_page(run: Run, user) -> dict:
+    jobs = list(Job.objects.filter(run=run).order_by("position", "id"))
+    views = {j.pk: JobView(job=j) for j in jobs}
+    attempts = JobAttempt.objects.filter(run=run).select_related("lease__runner")
+    by_attempt: dict[int, JobAttempt] = {}
+    for attempt in attempts.order_by("job_id", "attempt_number"):
+        attempt.runner_name = _runner_name(attempt)
+        attempt.artifact_list = []
+        attempt.log_artifact = None
+        attempt.duration = duration(attempt.started_at or attempt.leased_at, attempt.finished_at)
+        by_attempt[attempt.pk] = attempt
+        views[attempt.job_id].attempts.append(attempt)
+    artifacts = Artifact.objects.filter(
+        attempt__run=run, recorded=True, deleted_at__isnull=True
+    ).order_by("attempt_id", "name", "id")
+    for art in artifacts:
+        attempt = by_attempt.get(art.attempt_id)
+        if attempt is None:
+            continue
+        if art.artifact_type == ArtifactType.LOG:
+            attempt.log_artifact = art
+        else:
+            attempt.artifact_list.append(art)
+    planned = [v for v in views.values() if v.job.spec or v.attempts]
+    not_run = [v for v in views.values() if not (v.job.spec or v.attempts)]
+    plan = run.plan or {}
+    changed = list(plan.get("changed_paths") or [])
+    states = {j.state for j in jobs}
+    return {
+        "run": run,
+        "duration": duration(run.started_at or run.created_at, run.finished_at),
+        "stages": _stages(planned),
+        "skipped": not_run,
+        "job_count": len(jobs),
+        "active_jobs": sum(1 for j in jobs if j.state in JOB_ACTIVE),
+        "plan": {
+            "explain": plan.get("explain") or "",
+            "source": plan.get("source") or "",
+            "fallback_reason": plan.get("fallback_reason") or "",
+            "changed_paths": changed[:MAX_CHANGED_PATHS_SHOWN],
+            "changed_more": max(0, len(changed) - MAX_CHANGED_PATHS_SHOWN),
+            "base": plan.get("base") or "",
+        },
+        "timeline": list(StateEvent.objects.filter(run=run, kind="run").order_by("created_at")),
+        "tests": summarize(run),
+        "can_cancel": run.state in _CANCELLABLE
+        and access.can_act(user, run.repository, "cancel_run"),
+        "can_rerun": run.state in RUN_TERMINAL
+        and access.can_act(user, run.repository, "rerun_run"),
+        "can_rerun_failed": run.state == RunState.FAILED or bool(states & set(_FAILED_JOB)),
+    }

@@ -1,0 +1,62 @@
+"""The repositories page: per visible repository, the latest run of its default branch
+and of each open pull request.
+
+Delta CI keeps no pull-request table, so "open" means: a pull request with a run in the
+last PR_WINDOW (a closed pull request drops off the page once its runs are older).
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import Max, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from apps.runs import access
+from apps.runs.models import Repository, Run
+
+PR_WINDOW = timedelta(days=30)
+MAX_PRS_SHOWN = 20
+
+
+@dataclass
+class RepoRow:
+    repository: Repository
+    branch_run: Run | None = None
+    pr_runs: list[Run] = field(default_factory=list)
+
+
+def repository_rows(user) -> list[RepoRow]:
+    """Four queries whatever the number of repositories, runs and pull requests."""
+    branch = Run.objects.filter(repository=OuterRef("pk")).filter(
+        Q(ref=OuterRef("default_branch"))
+        | Q(ref=Concat(Value("refs/heads/"), OuterRef("default_branch")))
+    )
+    repos = list(
+        access.visible_repositories(user)
+        .annotate(branch_run_id=Subquery(branch.order_by("-created_at", "-id").values("pk")[:1]))
+        .order_by("name")
+    )
+    rows = {r.pk: RepoRow(repository=r) for r in repos}
+    if not rows:
+        return []
+    latest_pr = (
+        Run.objects.filter(
+            repository_id__in=list(rows),
+            pr_number__isnull=False,
+            created_at__gte=timezone.now() - PR_WINDOW,
+        )
+        .values("repository_id", "pr_number")
+        .annotate(last=Max("id"))
+        .values_list("last", flat=True)
+    )
+    wanted = {r.branch_run_id for r in repos if r.branch_run_id}
+    runs = Run.objects.filter(Q(pk__in=wanted) | Q(pk__in=Subquery(latest_pr)))
+    for run in runs.order_by("-pr_number", "-id"):
+        row = rows[run.repository_id]
+        run.repository = row.repository
+        if run.pk in wanted and run.pk == row.repository.branch_run_id:
+            row.branch_run = run
+        if run.pr_number is not None and len(row.pr_runs) < MAX_PRS_SHOWN:
+            row.pr_runs.append(run)
+    return list(rows.values())

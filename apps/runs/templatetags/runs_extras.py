@@ -1,0 +1,55 @@
+"""Small display filters for the run pages."""
+
+from datetime import timedelta
+
+from django import template
+
+from apps.runs.choices import RUN_ACTIVE
+
+register = template.Library()
+
+_GOOD = {"SUCCESS", "SUCCEEDED", "passed"}
+_BAD = {"FAILED", "PLAN_FAILED", "TIMEOUT", "TIMED_OUT", "STALE", "failed", "error"}
+_QUIET = {"CANCELED", "CANCEL_REQUESTED", "SKIPPED", "skipped"}
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """1h 02m, 3m 05s, 12s, or an em dash."""
+    if value is None:
+        return "—"
+    seconds = max(0, int(value.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+@register.filter
+def state_class(state: str) -> str:
+    """The CSS class of a state badge (a fixed set: never derived from the input)."""
+    if state in _GOOD:
+        return "st-good"
+    if state in _BAD:
+        return "st-bad"
+    if state in _QUIET:
+        return "st-quiet"
+    if state in RUN_ACTIVE or state in {"PENDING", "QUEUED", "RUNNING", "LEASED", "STARTING"}:
+        return "st-active"
+    return "st-other"
+
+
+@register.filter
+def short_sha(sha: str) -> str:
+    return (sha or "")[:12]
+
+
+@register.filter
+def short_ref(ref: str) -> str:
+    for prefix in ("refs/heads/", "refs/tags/"):
+        if (ref or "").startswith(prefix):
+            return ref[len(prefix) :]
+    return ref or ""

@@ -1,0 +1,167 @@
+"""Run pages for teams. Thin: find what the user may see (apps/runs/access — anything
+else is a 404, never a 403, so a private repository leaks not even its existence),
+gather it with apps/runs/pages, render. Writes are POST with CSRF and call one action."""
+
+import re
+import secrets
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.artifacts import logs
+from apps.artifacts.models import Artifact, ArtifactType
+from apps.audit.actions import actor_name
+from apps.runs import access
+from apps.runs.actions import RunError, do_cancel_run, do_rerun_run
+from apps.runs.models import JobAttempt, Run
+from apps.runs.pages.detail import run_page
+from apps.runs.pages.forms import RunFilterForm
+from apps.runs.pages.logs import MAX_OFFSET, window
+from apps.runs.pages.repositories import repository_rows
+
+RUNS_PER_PAGE = 25
+_NONCE = re.compile(r"^[0-9a-f]{16,64}$")
+
+
+def _run(request, run_id: int) -> Run:
+    return get_object_or_404(
+        access.visible_runs(request.user).select_related("repository", "rerun_of"), pk=run_id
+    )
+
+
+def _attempt(request, run_id: int, attempt_id: int) -> JobAttempt:
+    run = _run(request, run_id)
+    attempt = get_object_or_404(
+        JobAttempt.objects.select_related("job", "lease__runner"), pk=attempt_id, run=run
+    )
+    attempt.run = run
+    return attempt
+
+
+@require_GET
+def repositories(request):
+    return render(request, "runs/repositories.html", {"rows": repository_rows(request.user)})
+
+
+@require_GET
+def run_list(request):
+    form = RunFilterForm(request.GET or None, user=request.user)
+    qs = form.apply(access.visible_runs(request.user).select_related("repository"))
+    page = Paginator(qs.order_by("-created_at", "-id"), RUNS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request, "runs/run_list.html", {"form": form, "page": page, "query": query.urlencode()}
+    )
+
+
+@require_GET
+def run_detail(request, run_id: int):
+    run = _run(request, run_id)
+    context = run_page(run, request.user)
+    context["nonce"] = secrets.token_hex(16)  # one rerun per form, however often posted
+    return render(request, "runs/run_detail.html", context)
+
+
+@require_POST
+def cancel_run(request, run_id: int):
+    run = _run(request, run_id)
+    if not access.can_act(request.user, run.repository, "cancel_run"):
+        raise PermissionDenied("you may not cancel runs of this repository")
+    if do_cancel_run(run, actor=actor_name(request.user)):
+        messages.success(request, f"Cancellation of run {run.pk} requested.")
+    else:
+        messages.error(request, f"Run {run.pk} is {run.state} and cannot be cancelled.")
+    return redirect("run-detail", run_id=run.pk)
+
+
+@require_POST
+def rerun_run(request, run_id: int):
+    run = _run(request, run_id)
+    if not access.can_act(request.user, run.repository, "rerun_run"):
+        raise PermissionDenied("you may not rerun runs of this repository")
+    scope = request.POST.get("scope", "all")
+    if scope not in ("all", "failed"):
+        return HttpResponse("scope must be all or failed", status=400, content_type="text/plain")
+    nonce = request.POST.get("nonce", "")
+    try:
+        new, _ = do_rerun_run(
+            run,
+            failed_only=scope == "failed",
+            actor=actor_name(request.user),
+            idempotency_key=nonce if _NONCE.match(nonce) else "",
+        )
+    except RunError as exc:
+        messages.error(request, str(exc))
+        return redirect("run-detail", run_id=run.pk)
+    messages.success(
+        request,
+        f"Run {new.pk} reruns {'the failed jobs of ' if scope == 'failed' else ''}run {run.pk}.",
+    )
+    return redirect("run-detail", run_id=new.pk)
+
+
+@require_GET
+def attempt_log(request, run_id: int, attempt_id: int):
+    attempt = _attempt(request, run_id, attempt_id)
+    shown = window(attempt)
+    expired = (
+        not shown.size
+        and Artifact.objects.filter(
+            attempt=attempt, artifact_type=ArtifactType.LOG, deleted_at__isnull=False
+        ).exists()
+    )
+    return render(
+        request,
+        "runs/attempt_log.html",
+        {
+            "attempt": attempt,
+            "run": attempt.run,
+            "job": attempt.job,
+            "log": shown,
+            "expired": expired,
+        },
+    )
+
+
+@require_GET
+def attempt_log_tail(request, run_id: int, attempt_id: int):
+    """The live tail's poll: lines from `?offset=` as escaped HTML, and the next offset."""
+    raw = request.GET.get("offset", "0")
+    if not raw.isdigit() or len(raw) > 15 or int(raw) > MAX_OFFSET:
+        return JsonResponse({"error": "offset must be a non-negative byte offset"}, status=400)
+    attempt = _attempt(request, run_id, attempt_id)
+    shown = window(attempt, int(raw))
+    return JsonResponse(
+        {
+            "offset": shown.end,
+            "first_line": shown.first_line,
+            "html": str(shown.html),
+            "size": shown.size,
+            "finished": shown.finished,
+            "state": attempt.state,
+        }
+    )
+
+
+@require_GET
+def attempt_log_raw(request, run_id: int, attempt_id: int):
+    """The whole log as a plain-text download, never rendered by the browser."""
+    attempt = _attempt(request, run_id, attempt_id)
+    data = logs.read(attempt)
+    if not data:
+        raise Http404("no log (not written yet, or deleted by retention)")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", attempt.job.name)[:80] or "job"
+    response = HttpResponse(data, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="run-{attempt.run_id}-{name}-{attempt.attempt_number}.log"'
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
