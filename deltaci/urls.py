@@ -11,5 +11,6 @@ urlpatterns = [
     path("api/v1/", include("apps.runners.api.urls")),
     path("api/v1/", include("apps.runs.api.urls")),
     path("api/v1/artifacts/upload/<str:token>", upload_artifact, name="artifact-upload"),
+    path("", include("apps.artifacts.urls")),
     path("", include("apps.runs.urls")),
 ]
