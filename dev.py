@@ -142,7 +142,7 @@ def up() -> int:
     finally:
         for p in procs.values():
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
+                p.terminate()  # the leader shuts its own children down (Celery warm shutdown)
         deadline = time.time() + 15
         for p in procs.values():
             try:
