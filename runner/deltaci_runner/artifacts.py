@@ -8,10 +8,10 @@ runner-private temp file (hashed while copying) before anything is sent.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import mimetypes
 import os
+import re
 import stat
 import tempfile
 import time
@@ -31,6 +31,7 @@ from deltaci_runner.client import (
 from deltaci_runner.jlog import ContextLogger
 
 MAX_FILES = 1000
+MAX_SCANNED = 200_000
 ARTIFACT_TYPES = {"log", "junit", "coverage", "file"}
 CONTENT_TYPES = {"junit": "application/xml"}
 
@@ -42,19 +43,65 @@ class Found:
     type: str
 
 
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Glob -> regex over '/'-separated relative paths: `*` and `?` stay in one directory,
+    `**/` spans any number of directories."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            members = pattern[i + 1 : end]
+            negate = members.startswith("!")
+            members = re.escape(members[1:] if negate else members).replace("\\-", "-")
+            out.append(f"[{'^' if negate else ''}{members}]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _files(workdir: Path) -> list[str]:
+    """Regular files under workdir, relative, without following symlinks (a job can plant
+    symlink loops or links to / — walking them as root would hang or wander)."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(workdir):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                found.append(os.path.relpath(path, workdir))
+            if len(found) >= MAX_SCANNED:
+                return found
+    return found
+
+
 def collect(specs: list[dict[str, Any]], workdir: Path, job_root: Path) -> list[Found]:
     """Files matching the job's artifact globs (relative to workdir), de-duplicated."""
     found: dict[str, Found] = {}
+    files = _files(workdir)
     for spec in specs:
-        pattern = str(spec.get("path") or "")
+        pattern = str(spec.get("path") or "").removeprefix("./")
         kind = str(spec.get("type") or "file")
         if not pattern or os.path.isabs(pattern) or ".." in Path(pattern).parts:
             continue
-        for name in sorted(glob.glob(pattern, root_dir=workdir, recursive=True)):
-            path = workdir / name
-            if name in found or not path.is_file() or path.is_symlink():
+        regex = pattern_regex(pattern)
+        for name in files:
+            if name in found or not regex.match(name):
                 continue
-            relpath = os.path.relpath(path, job_root)
+            relpath = os.path.relpath(workdir / name, job_root)
             if relpath.startswith(".."):
                 continue
             found[name] = Found(name, relpath, kind if kind in ARTIFACT_TYPES else "file")

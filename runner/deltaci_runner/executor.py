@@ -313,6 +313,7 @@ class BwrapExecutor:
                 capture_output=True,
                 timeout=20,
                 check=False,
+                cwd="/",
                 **self.user.popen_kwargs(),
             )
         except (OSError, subprocess.TimeoutExpired) as exc:

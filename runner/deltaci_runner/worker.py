@@ -276,6 +276,8 @@ class Worker:
             except StaleLease as exc:
                 self._on_stale(exc.reason)
                 return self._abandon(outcome)
+            except (ExecutorError, OSError) as exc:  # e.g. the job removed its own workdir
+                self.spool.note(f"artifacts not collected: {exc}")
         self.spool.note(f"finished: {outcome.status} ({outcome.summary})")
         self.spool.close()
         if not self.uploader.flush(LOG_FLUSH_SECONDS):
@@ -308,7 +310,7 @@ class Worker:
                 "lease_id": self.lease_id,
                 "runner_id": self.runner_id,
                 "status": outcome.status,
-                "exit_code": outcome.exit_code,
+                "exit_code": self._exit_code(outcome),
                 "timings": {"started_at": self.started_at, "finished_at": utcnow()},
                 "artifacts": uploaded,
                 "caches": [c.to_json() for c in self.cache_results],
@@ -335,8 +337,15 @@ class Worker:
         except ClientError as exc:
             self.log.error("Complete not delivered", error=str(exc))
             return "UNDELIVERED"
-        self.log.info("complete sent", status=outcome.status, exit_code=outcome.exit_code)
+        self.log.info("complete sent", status=outcome.status, exit_code=self._exit_code(outcome))
         return outcome.status
+
+    @staticmethod
+    def _exit_code(outcome: Outcome) -> int:
+        """Always an integer on the wire: 124 (timeout(1)'s) or 1 when no process told us."""
+        if outcome.exit_code is not None:
+            return outcome.exit_code
+        return {"SUCCEEDED": 0, "TIMED_OUT": 124}.get(outcome.status, 1)
 
     def _cancel_ack(self, outcome: Outcome) -> str:
         reason = self.flags.cancel_reason or "CANCELED"

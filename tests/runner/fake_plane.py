@@ -188,7 +188,7 @@ class FakePlane:
         return handler(lease, body, raw)
 
     def _lease(self, body: dict[str, Any]) -> tuple:
-        deadline = time.monotonic() + min(float(body.get("wait_seconds", 0)), 0.5)
+        deadline = time.monotonic() + min(float(body.get("wait_seconds", 0)), 20)
         while True:
             with self.lock:
                 if self.pending:

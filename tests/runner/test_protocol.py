@@ -285,3 +285,27 @@ def test_it_abandons_the_job_cleanly_on_sigterm(
     assert plane.bodies("/complete") == [] and plane.bodies("/cancel-ack") == []
     assert "runner shutting down" in plane.log.decode()
     assert not processes_with("1000.554")
+
+
+def test_it_stops_promptly_on_sigterm_while_long_polling(
+    plane: FakePlane, runner_dirs: RunnerDirs
+) -> None:
+    runner = start_runner(plane, runner_dirs, "--wait-seconds", "20")
+    try:
+        assert plane.wait_for(lambda: len(plane.of("/lease")) >= 1)
+        began = time.monotonic()
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=10) == 0
+        assert time.monotonic() - began < 3
+    finally:
+        runner.kill()
+        runner.communicate()
+
+
+def test_it_refuses_to_start_with_a_bad_registration_token(
+    plane: FakePlane, runner_dirs: RunnerDirs
+) -> None:
+    result = run_runner(plane, runner_dirs, "--registration-token", "wrong")
+    assert result.returncode == 2
+    assert "registration refused" in result.stderr and "wrong" not in result.stderr
+    assert not (runner_dirs.state / "registration.json").exists()
