@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.runners.api.urls")),
     path("api/v1/", include("apps.runs.api.urls")),
+    path("api/v1/webhooks/", include("apps.vcs.urls")),
     path("api/v1/artifacts/upload/<str:token>", upload_artifact, name="artifact-upload"),
     path("", include("apps.artifacts.urls")),
     path("", include("apps.runs.urls")),
