@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,24 @@ def git_env(repo_url: str, clone_token: str | None) -> dict[str, str]:
     return env
 
 
+def local_repo(url: str) -> str | None:
+    """The directory of a local repository URL (a path or file://), else None."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return parts.path
+    if not parts.scheme and url.startswith(("/", "./", "../")):
+        return os.path.abspath(url)
+    return None
+
+
+def _trust_local_repo(path: str) -> str:
+    """Global git config trusting the operator-registered local repository, even when another
+    user owns it (git's `safe.directory` is only honoured from global or system config)."""
+    quoted = '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    quoted_git = quoted[:-1] + '/.git"'
+    return f"[safe]\n\tdirectory = {quoted}\n\tdirectory = {quoted_git}\n"
+
+
 def validate(source: dict[str, Any]) -> tuple[str, str, str]:
     url = str(source.get("repo_url") or "")
     sha = str(source.get("commit_sha") or "").lower()
@@ -75,6 +94,16 @@ def fetch(source: dict[str, Any], dest: Path, run: RunFn, clone_token: str | Non
     """Leave `dest` checked out, detached, at the exact commit; raise SourceError otherwise."""
     url, sha, ref = validate(source)
     env = git_env(url, clone_token)
+    with tempfile.NamedTemporaryFile("w", prefix="deltaci-git-", suffix=".cfg") as config:
+        local = local_repo(url)
+        if local:
+            config.write(_trust_local_repo(local))
+            config.flush()
+            env["GIT_CONFIG_GLOBAL"] = config.name
+        _fetch(url, sha, ref, dest, run, env)
+
+
+def _fetch(url: str, sha: str, ref: str, dest: Path, run: RunFn, env: dict[str, str]) -> None:
     git = ["git", "-C", str(dest)]
 
     def must(argv: list[str], what: str) -> None:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.runner.conftest import Repo, RunnerDirs, bwrap_problem, run_runner
+from tests.runner.conftest import Repo, RunnerDirs, bwrap_problem, run_runner, start_runner
 from tests.runner.fake_plane import FakePlane
 from tests.runner.test_protocol import processes_with
 
@@ -172,3 +172,21 @@ def test_it_kills_double_forked_children_on_cancel(
     assert "started" in log
     assert plane.bodies("/cancel-ack")[0]["final_status"] == "CANCELED"
     assert not processes_with("1000.77")
+
+
+def test_it_takes_the_sandbox_down_when_the_runner_is_killed(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    """SIGKILL cannot be handled: --die-with-parent must end the job anyway."""
+    plane.add_job(
+        str(repo.path), repo.sha, ["(setsid sleep 1000.781 &); echo started; sleep 1000.782"]
+    )
+    runner = start_runner(plane, runner_dirs, "--executor", "bwrap")
+    try:
+        assert plane.wait_for(lambda: b"started" in plane.log)
+        runner.kill()
+        runner.wait(timeout=10)
+    finally:
+        runner.kill()
+        runner.communicate()
+    assert plane.wait_for(lambda: not processes_with("1000.78"), timeout=5)
