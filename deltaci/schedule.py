@@ -17,6 +17,11 @@ BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    "reconcile-reports": {
+        "task": "deltaci.reconcile_reports",
+        "schedule": 120.0,
+        "options": {"expires": 120},
+    },
     "cleanup-retention": {
         "task": "deltaci.cleanup_retention",
         "schedule": crontab(hour=3, minute=17),

@@ -99,6 +99,8 @@ def make_handler(gh: FakeGitHub):
                     if f.times > 0 and f.method == method and f.pattern.fullmatch(path):
                         f.times -= 1
                         return self._answer(f.status, f.body, f.headers)
+            if path.startswith("/api/v3/"):  # GitHub Enterprise Server's API prefix
+                path = path[len("/api/v3") :]
             return self._route(method, path, parse_qs(parts.query), body, auth)
 
         # --- auth -----------------------------------------------------------------
