@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin
 
+from apps.audit.actions import actor_name
 from apps.policies.models import Policy, Secret
+from apps.policies.secrets import set_secret
 
 
 @admin.register(Policy)
@@ -9,7 +12,51 @@ class PolicyAdmin(admin.ModelAdmin):
     list_select_related = ["repository"]
 
 
+class SecretForm(forms.ModelForm):
+    """The value is write-only: the field never renders what is stored (or what was
+    typed, when the form comes back with an error)."""
+
+    value = forms.CharField(
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        required=False,
+        strip=False,
+        max_length=64 * 1024,
+        help_text="Write-only. Leave empty to keep the current value.",
+    )
+
+    class Meta:
+        model = Secret
+        fields = ["repository", "environment", "name"]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None and not data.get("value"):
+            self.add_error("value", "A new secret needs a value.")
+        return data
+
+
 @admin.register(Secret)
 class SecretAdmin(admin.ModelAdmin):
+    """Names only: the list, the search and the change page never show a value."""
+
+    form = SecretForm
     list_display = ["name", "repository", "environment", "updated_at"]
-    exclude = ["ciphertext"]
+    list_filter = ["environment"]
+    list_select_related = ["repository"]
+    search_fields = ["name", "repository__name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Renaming or moving a secret would silently re-scope a value: delete and re-add.
+        return ["repository", "environment", "name"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        value = form.cleaned_data.get("value")
+        if value:
+            saved = set_secret(
+                obj.repository,
+                obj.name,
+                value,
+                environment=obj.environment,
+                actor=actor_name(request.user),
+            )
+            obj.pk, obj.ciphertext = saved.pk, saved.ciphertext
