@@ -37,8 +37,9 @@ class Repo:
     def write(self, files: dict[str, str | bytes | None]) -> "Repo":
         for name, content in files.items():
             target = self.path / name
+            if content is None or target.is_symlink():
+                target.unlink()  # never write through a symlink the test planted
             if content is None:
-                target.unlink()
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):

@@ -286,9 +286,13 @@ def test_yaml_alias_bomb_is_refused(repo):
     ]
 
 
-def test_a_symlinked_config_is_refused(repo):
-    repo.commit({"real.yaml": job(IMG)})
-    (repo.path / "ci.ai.yaml").symlink_to("real.yaml")
+def test_a_config_symlink_is_followed_only_inside_the_repository(repo, tmp_path):
+    repo.commit({"ci/real.yaml": job(IMG)})
+    (repo.path / "ci.ai.yaml").symlink_to("ci/real.yaml")
     repo.commit()
-    with pytest.raises(PlanError, match="ci.ai.yaml: must be a regular file"):
+    assert repo.plan(None).source == "config"
+    (repo.path / "ci.ai.yaml").unlink()
+    (repo.path / "ci.ai.yaml").symlink_to(tmp_path / "outside.yaml")
+    repo.commit()
+    with pytest.raises(PlanError, match="ci.ai.yaml: a symlink to a path outside the repo"):
         repo.plan(None)

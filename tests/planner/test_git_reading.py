@@ -82,10 +82,23 @@ def test_non_utf8_file_names_stay_valid_text(repo):
     plan.to_json().decode("utf-8")
 
 
-def test_symlinked_manifest_is_unreadable_not_followed(repo):
-    base = repo.commit({"a/package.json": json.dumps({"name": "a"}), "b/real.json": "{}"})
-    (repo.path / "b/package.json").symlink_to("/etc/passwd")
+def test_symlinked_manifests_are_followed_only_inside_the_repository(repo, tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    base = repo.commit(
+        {
+            "a/package.json": json.dumps({"name": "a"}),
+            "shared/pkg.json": json.dumps({"name": "c", "dependencies": {"a": "1"}}),
+        }
+    )
+    (repo.path / "b").mkdir()
+    (repo.path / "b/package.json").symlink_to(outside)
+    (repo.path / "c").mkdir()
+    (repo.path / "c/package.json").symlink_to("../shared/pkg.json")
     repo.commit({"a/x.js": "2"})
     plan = repo.plan(base)
-    assert codes_of(plan)["b"] == "FILE_CHANGED"
-    assert "b/package.json (not a regular file)" in plan.fallback_reason
+    assert "b/package.json (a symlink to a path outside the repository)" in plan.fallback_reason
+    middle = repo.commit({"b/package.json": json.dumps({"name": "b"})})
+    repo.commit({"a/x.js": "3"})
+    codes = codes_of(repo.plan(middle))
+    assert codes == {"a": "FILE_CHANGED", "c": "DEPENDENCY_CHANGED", "b": "NOT_AFFECTED"}

@@ -1,6 +1,8 @@
 """Plan construction for ``ci.ai.yaml``: the file is authoritative, diff-awareness only
 comes from each job's ``paths`` filter. A change to ci.ai.yaml itself runs every job."""
 
+from functools import partial
+
 from apps.runs.planner import codes
 from apps.runs.planner.config import FILE, Config
 from apps.runs.planner.globs import compile_glob
@@ -32,5 +34,14 @@ def config_candidates(
     candidates = []
     for job in config.jobs:
         why = _why(job.paths, changed, diff_reason)
-        candidates.append(Candidate(dict(job.spec), why.code != codes.PATHS_NOT_MATCHED, why))
+        candidates.append(
+            Candidate(
+                name=job.name,
+                project=job.spec["project"],
+                needs=job.spec["needs"],
+                make_spec=partial(dict, job.spec),
+                run=why.code != codes.PATHS_NOT_MATCHED,
+                why=why,
+            )
+        )
     return candidates

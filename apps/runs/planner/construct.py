@@ -5,6 +5,8 @@ Job names are ``<project>:<kind>``; the repository root project is named ``.`` s
 jobs are ``.:build``, ``.:test``, ``.:lint`` (no directory can be called ".", so the
 name never collides with a real project the way "root" could)."""
 
+from functools import partial
+
 from apps.runs.planner import codes
 from apps.runs.planner.discovery.model import KINDS, Project
 from apps.runs.planner.impact import Impact, Why, listing
@@ -29,6 +31,32 @@ def _skip_why(project: Project, impact: Impact) -> Why:
     return Why(codes.NOT_AFFECTED, f"no change in {project.name} or its dependencies", [])
 
 
+def _spec(project: Project, kind: str, policy: PlannerPolicy) -> dict:
+    return {
+        "name": job_name(project.name, kind),
+        "project": project.name,
+        "ecosystem": project.ecosystem,
+        "image": project.image,
+        "workdir": project.root,
+        "steps": list(project.steps[kind]),
+        "needs": _needs(project, kind),
+        "required": kind != "lint",
+        "allow_failure": kind == "lint",
+        "retries": policy.default_retries,
+        "timeout_seconds": policy.default_timeout_seconds,
+        "artifacts": [],
+        "caches": [],
+        "runs_on": [],
+        "env": {},
+        "secrets": [],
+        "limits": {},
+    }
+
+
+def _needs(project: Project, kind: str) -> list[str]:
+    return [] if kind == "build" else [job_name(project.name, "build")]
+
+
 def discovery_candidates(
     projects: list[Project], impact: Impact, policy: PlannerPolicy
 ) -> list[Candidate]:
@@ -38,24 +66,14 @@ def discovery_candidates(
         run = why is not None
         why = why or _skip_why(project, impact)
         for kind in KINDS:
-            spec = {
-                "name": job_name(project.name, kind),
-                "project": project.name,
-                "ecosystem": project.ecosystem,
-                "image": project.image,
-                "workdir": project.root,
-                "steps": list(project.steps[kind]),
-                "needs": [] if kind == "build" else [job_name(project.name, "build")],
-                "required": kind != "lint",
-                "allow_failure": kind == "lint",
-                "retries": policy.default_retries,
-                "timeout_seconds": policy.default_timeout_seconds,
-                "artifacts": [],
-                "caches": [],
-                "runs_on": [],
-                "env": {},
-                "secrets": [],
-                "limits": {},
-            }
-            candidates.append(Candidate(spec, run, why))
+            candidates.append(
+                Candidate(
+                    name=job_name(project.name, kind),
+                    project=project.name,
+                    needs=_needs(project, kind),
+                    make_spec=partial(_spec, project, kind, policy),
+                    run=run,
+                    why=why,
+                )
+            )
     return candidates

@@ -5,7 +5,8 @@ If a job runs, every job it needs runs too: a pulled-in job takes the reason cod
 the job that needs it and says so in its reason ("needed by X, which runs because ...").
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from apps.runs.planner import codes
@@ -16,13 +17,22 @@ from apps.runs.planner.policy import PlannerPolicy
 
 @dataclass
 class Candidate:
-    spec: dict[str, Any]  # every job field except the reason fields
+    """A job that may run. Its full spec is built only if it does: most jobs of a big
+    monorepo are skipped, and a skipped entry needs only name, project and reason."""
+
+    name: str
+    project: str
+    needs: list[str]
+    make_spec: Callable[[], dict[str, Any]]  # every job field except the reason fields
     run: bool
     why: Why
+    _spec: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
-    def name(self) -> str:
-        return self.spec["name"]
+    def spec(self) -> dict[str, Any]:
+        if self._spec is None:
+            self._spec = self.make_spec()
+        return self._spec
 
 
 def finalize(
@@ -86,7 +96,7 @@ def _close_needs(candidates: list[Candidate], by_name: dict[str, Candidate]) -> 
     queue = [c for c in candidates if c.run]
     while queue:
         dependent = queue.pop(0)
-        for need in dependent.spec["needs"]:
+        for need in dependent.needs:
             needed = by_name[need]
             if needed.run:
                 continue

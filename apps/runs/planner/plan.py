@@ -2,7 +2,10 @@
 recipe, discovery), analyse the change and build the plan. Pure function of its inputs:
 the same repository state, shas, policy and recipe give byte-identical JSON."""
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +17,7 @@ from apps.runs.planner.discovery import ECOSYSTEMS, discover, select_build_files
 from apps.runs.planner.discovery.common import Sources
 from apps.runs.planner.errors import PlanError
 from apps.runs.planner.explain import explain_config, explain_discovery
-from apps.runs.planner.git import NULL_SHA, BlobReader, Git, GitError, TreeEntry
+from apps.runs.planner.git import NULL_SHA, BlobReader, Git, GitError, Tree
 from apps.runs.planner.graph import ProjectGraph
 from apps.runs.planner.impact import analyse, expand_changes
 from apps.runs.planner.jobs import finalize
@@ -71,16 +74,43 @@ def plan_repository(
     diff_unavailable_reason: str | None = None,
 ) -> Plan:
     """Plan the jobs for ``head_sha`` compared with ``base_sha`` (None: no diff)."""
+    with _collector_paused():
+        return _plan(repo_path, head_sha, base_sha, policy, recipe, diff_unavailable_reason)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Planning allocates many small, acyclic objects; the cyclic collector would rescan
+    them again and again (a third of the time on a 2,000-project monorepo). Reference
+    counting still frees everything; the collector resumes afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan(
+    repo_path: str,
+    head_sha: str,
+    base_sha: str | None,
+    policy: PlannerPolicy,
+    recipe: dict[str, Any] | None,
+    diff_unavailable_reason: str | None,
+) -> Plan:
     git = Git(repo_path)
     try:
-        if not git.is_repository():
-            raise PlanError(f"repo_path: {repo_path} is not a git repository")
         head = git.resolve_commit(head_sha)
+        if head is None and not git.is_repository():
+            raise PlanError(f"repo_path: {repo_path} is not a git repository")
         if head is None:
             raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
+        listing = git.list_tree_async(head)
         base, diff_reason = _base(git, base_sha, head, diff_unavailable_reason)
         changed = expand_changes(git.changed_paths(base, head)) if base else []
-        tree = git.list_tree(head)
+        tree = listing.result()
         with git.blobs() as reader:
             if CONFIG_PATH in tree:
                 return _plan_config(reader, tree, policy, head, base, changed, diff_reason)
@@ -109,25 +139,24 @@ def _base(
 
 def _plan_config(
     reader: BlobReader,
-    tree: dict[str, TreeEntry],
+    tree: Tree,
     policy: PlannerPolicy,
     head: str,
     base: str | None,
     changed: list[str],
     diff_reason: str | None,
 ) -> Plan:
-    entry = tree[CONFIG_PATH]
-    if not entry.is_file:
-        raise PlanError(f"{CONFIG_PATH}: must be a regular file (not a symlink or submodule)")
-    blob = reader.read([entry.oid], policy.max_config_bytes)[entry.oid]
+    blob = reader.read(tree, [CONFIG_PATH], policy.max_config_bytes)[CONFIG_PATH]
+    if blob.problem:
+        raise PlanError(f"{CONFIG_PATH}: {blob.problem}")
     hashes: dict[str, str] = {CONFIG_PATH: blob.sha256}
 
     def file_hash(path: str) -> str | None:
-        found = tree.get(path)
-        if found is None or not found.is_file:
+        found = reader.read(tree, [path], -1)[path]
+        if found.problem:
             return None
-        hashes[path] = reader.read([found.oid], -1)[found.oid].sha256
-        return hashes[path]
+        hashes[path] = found.sha256
+        return found.sha256
 
     config = parse_config(blob.content, blob.size, policy, file_hash)
     jobs, skipped = finalize(config_candidates(config, changed, diff_reason), policy)
@@ -147,7 +176,7 @@ def _plan_config(
 
 def _plan_discovery(
     reader: BlobReader,
-    tree: dict[str, TreeEntry],
+    tree: Tree,
     policy: PlannerPolicy,
     head: str,
     base: str | None,
@@ -155,17 +184,15 @@ def _plan_discovery(
     diff_reason: str | None,
     recipe: dict[str, Any] | None,
 ) -> Plan:
-    read, present = select_build_files(list(tree))
-    regular = [p for p in read if tree[p].is_file]
-    blobs = reader.read((tree[p].oid for p in regular), MAX_MANIFEST_BYTES)
-    contents = {p: blobs[tree[p].oid].content for p in regular}
-    entries: dict[str, str | None] = dict.fromkeys(read + present)
-    entries.update({p: blobs[tree[p].oid].sha256 for p in regular})
+    read, present = select_build_files(tree.paths)
+    blobs = reader.read(tree, read, MAX_MANIFEST_BYTES)
+    entries: dict[str, str | None] = dict.fromkeys(present)
+    entries.update({p: b.problem or b.sha256 for p, b in blobs.items()})
     fp = fingerprint(entries)
     discovery = load_recipe(recipe, fp) if recipe is not None else None
     source = "recipe" if discovery is not None else "discovery"
     if discovery is None:
-        discovery = discover(Sources(contents, set(entries)))
+        discovery = discover(Sources(blobs, set(entries)))
     if not discovery.projects:
         raise PlanError(_nothing_found(discovery))
     graph = ProjectGraph(discovery.projects)

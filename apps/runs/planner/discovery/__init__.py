@@ -15,6 +15,7 @@ _READ = frozenset(n for e in ECOSYSTEMS for n in e.READ_NAMES)
 _PRESENT = frozenset(n for e in ECOSYSTEMS for n in e.PRESENT_NAMES)
 _SUFFIXES = tuple(s for e in ECOSYSTEMS for s in getattr(e, "READ_SUFFIXES", ()))
 _ROOT_ONLY = frozenset(make.ROOT_NAMES)
+_NAMES = _READ | _PRESENT | _ROOT_ONLY
 
 
 def select_build_files(paths: list[str]) -> tuple[list[str], list[str]]:
@@ -24,20 +25,16 @@ def select_build_files(paths: list[str]) -> tuple[list[str], list[str]]:
     """
     read: list[str] = []
     present: list[str] = []
-    for path in paths:
+    candidates = [p for p in paths if p.rpartition("/")[2] in _NAMES or p.endswith(_SUFFIXES)]
+    for path in candidates:  # a quick filter over every path, exact checks on the few hits
         name = path.rpartition("/")[2]
         if name in _ROOT_ONLY:
             if name == path:
                 read.append(path)
             continue
-        if name in _READ or name.endswith(_SUFFIXES):
-            bucket = read
-        elif name in _PRESENT:
-            bucket = present
-        else:
+        if not IGNORED_DIRS.isdisjoint(path.split("/")[:-1]):
             continue
-        if IGNORED_DIRS.isdisjoint(path.split("/")[:-1]):
-            bucket.append(path)
+        (present if name in _PRESENT else read).append(path)
     return sorted(read), sorted(present)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from apps.runs.planner.discovery.model import Project
+from apps.runs.planner.git import Blob
 from apps.runs.planner.globs import glob_match
 from apps.runs.planner.manifests import ManifestError
 
@@ -87,7 +88,7 @@ def nothing(what: str) -> str:
 class Sources:
     """The build files of one head commit: contents of those read, presence of the rest."""
 
-    contents: dict[str, bytes | None]  # read files; None when too large
+    blobs: dict[str, Blob]  # the files discovery reads
     present: set[str]  # every build-file path, read or presence-only
     by_name: dict[str, list[str]] = field(default_factory=dict)
 
@@ -105,9 +106,11 @@ class Sources:
         return path in self.present
 
     def content(self, path: str) -> bytes | None:
-        if path not in self.contents:
-            raise ManifestError("not a regular file")
-        return self.contents[path]
+        """The bytes of a build file; None when it is too large to parse."""
+        blob = self.blobs.get(path)
+        if blob is None or blob.problem:
+            raise ManifestError(blob.problem if blob else "not read")
+        return blob.content
 
     def nearest(self, directory: str, names: tuple[str, ...]) -> str | None:
         """The first of ``names`` found walking up from ``directory`` to the root."""
