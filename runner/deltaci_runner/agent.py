@@ -71,8 +71,10 @@ class Agent:
                 raise FatalError("not registered yet: pass --registration-token")
             try:
                 answer = self.plane.register(token, self.config.name, self.config.capabilities)
-            except (Unauthorized, Forbidden) as exc:
+            except ProtocolError as exc:  # 401/403 included: a bad or expired token
                 raise FatalError(f"registration refused: {exc}") from None
+            if not answer.get("runner_id") or not answer.get("token"):
+                raise FatalError("registration answer lacks runner_id or token")
             reg = state.Registration(
                 url=self.config.url,
                 runner_id=str(answer["runner_id"]),

@@ -10,91 +10,36 @@ when the lease is stale or the runner is shutting down.
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deltaci_runner import artifacts, source, workspace
+from deltaci_runner import artifacts, final, source, workspace
+from deltaci_runner.bwrap import PROXY_PORT
 from deltaci_runner.caches import CacheResult, CacheStore
 from deltaci_runner.client import (
     ClientError,
     ControlPlane,
-    ProtocolError,
     StaleLease,
     encode,
     retry_transient,
 )
-from deltaci_runner.executor import (
-    PROXY_PORT,
-    Executor,
-    ExecutorError,
-    StepContext,
-    StepProcess,
-    start_host,
-)
+from deltaci_runner.executor import Executor
+from deltaci_runner.final import Outcome
 from deltaci_runner.heartbeat import Heartbeater
 from deltaci_runner.jlog import ContextLogger, lease_ref, utcnow
+from deltaci_runner.jobenv import egress_policy, job_env, proxy_env
 from deltaci_runner.jobuser import JobUser
 from deltaci_runner.logstream import LogSpool, LogUploader, Masker
+from deltaci_runner.process import ExecutorError, StepContext, start_host
 from deltaci_runner.proxy import EgressProxy
+from deltaci_runner.supervisor import Interrupted, JobFlags, Supervisor
 from deltaci_runner.workspace import JobDirs
 
-TERM_GRACE_SECONDS = 5.0
-SHUTDOWN_GRACE_SECONDS = 3.0
 LOG_FLUSH_SECONDS = 30.0
-EGRESS_MODES = ("none", "allowlist", "open")
 _FORWARDER = Path(__file__).with_name("forwarder.py")
-
-
-class Interrupted(Exception):
-    """The current step was stopped: reason is stale, shutdown, cancel or timeout."""
-
-    def __init__(self, reason: str, exit_code: int | None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.exit_code = exit_code
-
-
-@dataclass
-class Outcome:
-    status: str  # SUCCEEDED | FAILED | TIMED_OUT | CANCELED | ABANDONED
-    exit_code: int | None
-    summary: str
-
-
-class JobFlags:
-    """What other threads tell the worker: cancellation requested, lease gone."""
-
-    def __init__(self) -> None:
-        self.cancel = threading.Event()
-        self.cancel_deadline = 0.0
-        self.cancel_reason = ""
-        self.stale = threading.Event()
-        self.stale_reason = ""
-
-    def request_cancel(self, deadline_seconds: float, reason: str) -> None:
-        if not self.cancel.is_set():
-            self.cancel_deadline = deadline_seconds
-            self.cancel_reason = reason
-            self.cancel.set()
-
-    def mark_stale(self, reason: str) -> None:
-        if not self.stale.is_set():
-            self.stale_reason = reason
-            self.stale.set()
-
-
-def cancel_grace(deadline_seconds: float) -> float:
-    """SIGTERM-to-SIGKILL time: the deadline minus room to upload the log and send CancelAck."""
-    if deadline_seconds <= 0:
-        return 0.0
-    if deadline_seconds > 10:
-        return min(deadline_seconds - 5, 60.0)
-    return deadline_seconds / 2
 
 
 def first_line(text: str, limit: int = 120) -> str:
@@ -149,6 +94,14 @@ class Worker:
             secret_values += [self.clone_token, source.basic_auth(self.clone_token)]
         self.masker = Masker(secret_values)
         self.spool = LogSpool(self.masker)
+        self.supervisor = Supervisor(
+            self.spool,
+            self.flags,
+            shutdown,
+            deadline=self.deadline,
+            max_runtime=grant.get("max_runtime_seconds"),
+            log=self.log,
+        )
         self.uploader = LogUploader(
             plane, self.lease_id, self.spool, on_stale=self._on_stale, log=self.log
         )
@@ -248,11 +201,11 @@ class Worker:
         try:
             ctx, proxy = self._step_context(dirs, cwd)
             for index, step in enumerate(self.steps, 1):
-                self._check()
+                self.supervisor.check()
                 self.step_index = index
                 self.phase = f"step {index}/{len(self.steps)}"
                 self.spool.note(f"step {index}/{len(self.steps)}: {first_line(step)}")
-                rc = self._supervise(self.executor.start(step, ctx))
+                rc = self.supervisor.run(self.executor.start(step, ctx))
                 if rc != 0:
                     self.spool.note(f"step {index} failed with exit code {rc}")
                     summary = f"step {index}/{len(self.steps)} failed with exit code {rc}"
@@ -304,171 +257,41 @@ class Worker:
         return "ABANDONED"
 
     def _complete(self, outcome: Outcome, uploaded: list[dict[str, str]]) -> str:
-        body = encode(
-            {
-                "type": "Complete",
-                "lease_id": self.lease_id,
-                "runner_id": self.runner_id,
-                "status": outcome.status,
-                "exit_code": self._exit_code(outcome),
-                "timings": {"started_at": self.started_at, "finished_at": utcnow()},
-                "artifacts": uploaded,
-                "caches": [c.to_json() for c in self.cache_results],
-                "summary": outcome.summary,
-            }
-        )  # encoded once: every retry repeats exactly the same Complete
-
-        def send() -> dict[str, Any]:
-            return self.plane.post_json("/api/v1/internal/complete", body)
-
+        body = {
+            "type": "Complete",
+            "lease_id": self.lease_id,
+            "runner_id": self.runner_id,
+            "status": outcome.status,
+            "exit_code": outcome.wire_exit_code,
+            "timings": {"started_at": self.started_at, "finished_at": utcnow()},
+            "artifacts": uploaded,
+            "caches": [c.to_json() for c in self.cache_results],
+            "summary": outcome.summary,
+        }
         try:
-            retry_transient(
-                send, deadline=time.monotonic() + max(self.ttl, 30.0), on_retry=self._retrying
-            )
-        except StaleLease as exc:
-            self.log.warning("Complete answered StaleLease", reason=exc.reason)
-            return "STALE"
-        except ProtocolError as exc:
-            if exc.status == 409 and exc.code == "INVALID_STATE":
-                self.log.info("Complete refused while cancelling; acknowledging the cancel")
-                return self._cancel_ack(outcome)
-            self.log.error("Complete refused", error=str(exc))
-            return "REFUSED"
-        except ClientError as exc:
-            self.log.error("Complete not delivered", error=str(exc))
-            return "UNDELIVERED"
-        self.log.info("complete sent", status=outcome.status, exit_code=self._exit_code(outcome))
-        return outcome.status
-
-    @staticmethod
-    def _exit_code(outcome: Outcome) -> int:
-        """Always an integer on the wire: 124 (timeout(1)'s) or 1 when no process told us."""
-        if outcome.exit_code is not None:
-            return outcome.exit_code
-        return {"SUCCEEDED": 0, "TIMED_OUT": 124}.get(outcome.status, 1)
+            result = final.send_complete(self.plane, body, within=max(self.ttl, 30.0), log=self.log)
+        except final.CancelPending:
+            self.log.info("Complete refused while cancelling; acknowledging the cancel")
+            return self._cancel_ack(outcome)
+        return outcome.status if result == "SENT" else result
 
     def _cancel_ack(self, outcome: Outcome) -> str:
         reason = self.flags.cancel_reason or "CANCELED"
-        body = encode(
-            {
-                "type": "CancelAck",
-                "lease_id": self.lease_id,
-                "runner_id": self.runner_id,
-                "final_status": "CANCELED",
-                "ts": utcnow(),
-                "artifacts": [],
-                "summary": self.masker.mask(f"canceled ({reason}): {outcome.summary}"),
-            }
+        acked = final.send_cancel_ack(
+            self.plane,
+            lease_id=self.lease_id,
+            runner_id=self.runner_id,
+            summary=self.masker.mask(f"canceled ({reason}): {outcome.summary}"),
+            within=max(self.flags.cancel_deadline, 10.0),
+            log=self.log,
         )
-        deadline = time.monotonic() + max(self.flags.cancel_deadline, 10.0)
-        try:
-            retry_transient(
-                lambda: self.plane.post_json("/api/v1/internal/cancel-ack", body),
-                deadline=deadline,
-                on_retry=self._retrying,
-            )
-        except ClientError as exc:
-            self.log.warning("CancelAck not accepted", error=str(exc))
-            return "CANCEL_UNACKED"
-        self.log.info("cancel acknowledged", reason=reason)
-        return "CANCELED"
+        return "CANCELED" if acked else "CANCEL_UNACKED"
 
     # -- processes ---------------------------------------------------------------------------------
 
     def _run_host(self, argv: list[str], env: dict[str, str]) -> int:
         assert self.dirs is not None
-        return self._supervise(start_host(argv, self.dirs.base, env))
-
-    def _supervise(self, proc: StepProcess) -> int:
-        """Stream the process's output into the log until it ends; stop it when told to."""
-        fd = proc.stdout_fd
-        reason: str | None = None
-        kill_at: float | None = None
-        exited_at: float | None = None
-        eof = False
-        rc: int | None = None
-        try:
-            while True:
-                if not eof:
-                    ready, _, _ = select.select([fd], [], [], 0.1)
-                    if ready:
-                        data = os.read(fd, 65536)
-                        if data:
-                            self.spool.write(data)
-                        else:
-                            eof = True
-                else:
-                    time.sleep(0.05)
-                rc = proc.poll()
-                if rc is not None:
-                    exited_at = exited_at or time.monotonic()
-                    # Orphans holding the pipe open don't keep a finished step alive.
-                    if eof or time.monotonic() - exited_at > 1.0:
-                        break
-                wanted = self._interruption()
-                if wanted and (reason is None or (wanted == "stale" and reason != "stale")):
-                    reason = wanted
-                    grace = self._grace(reason)
-                    self.log.info("stopping the job's processes", reason=reason, grace=grace)
-                    if reason != "stale":
-                        self.spool.note(f"stopping: {self._describe(reason)}")
-                    if grace <= 0:
-                        proc.kill()
-                        kill_at = None
-                    else:
-                        proc.terminate()
-                        kill_at = time.monotonic() + grace
-                if kill_at is not None and time.monotonic() >= kill_at:
-                    proc.kill()
-                    kill_at = None
-        finally:
-            self._drain(fd)
-            proc.close()
-        if reason is not None:
-            raise Interrupted(reason, rc)
-        return rc if rc is not None else 1
-
-    def _drain(self, fd: int) -> None:
-        try:
-            while select.select([fd], [], [], 0)[0]:
-                data = os.read(fd, 65536)
-                if not data:
-                    return
-                self.spool.write(data)
-        except OSError:
-            return
-
-    def _interruption(self) -> str | None:
-        if self.flags.stale.is_set():
-            return "stale"
-        if self.shutdown.is_set():
-            return "shutdown"
-        if self.flags.cancel.is_set():
-            return "cancel"
-        if time.monotonic() >= self.deadline:
-            return "timeout"
-        return None
-
-    def _check(self) -> None:
-        reason = self._interruption()
-        if reason:
-            raise Interrupted(reason, None)
-
-    def _grace(self, reason: str) -> float:
-        if reason == "stale":
-            return 0.0
-        if reason == "shutdown":
-            return SHUTDOWN_GRACE_SECONDS
-        if reason == "cancel":
-            return cancel_grace(self.flags.cancel_deadline)
-        return TERM_GRACE_SECONDS
-
-    def _describe(self, reason: str) -> str:
-        if reason == "cancel":
-            return f"cancel requested ({self.flags.cancel_reason})"
-        if reason == "timeout":
-            return f"max_runtime_seconds ({self.grant.get('max_runtime_seconds')}) exceeded"
-        return "runner shutting down"
+        return self.supervisor.run(start_host(argv, self.dirs.base, env))
 
     def _interrupted_outcome(self, stop: Interrupted) -> Outcome:
         where = f" in {self.phase}"
@@ -525,15 +348,12 @@ class Worker:
         return uploaded
 
     def _step_context(self, dirs: JobDirs, cwd: Path) -> tuple[StepContext, EgressProxy | None]:
-        egress = (self.grant.get("policy") or {}).get("egress") or {}
-        mode = str(egress.get("mode") or "none")
-        if mode not in EGRESS_MODES:
-            mode = "none"
+        mode, allow = egress_policy(self.grant)
         if mode != "open" and not self.executor.enforces_egress:
             self.spool.note(
                 f"WARNING: egress policy {mode!r} is not enforced by the shell executor"
             )
-        env = self._env(dirs)
+        env = job_env(self.grant, dirs, self.user, self.executor.job_path)
         ctx = StepContext(
             dirs=dirs,
             cwd=cwd,
@@ -544,50 +364,19 @@ class Worker:
         )
         proxy = None
         if mode == "allowlist" and self.executor.enforces_egress:
-            allow = [str(h) for h in egress.get("allow") or []]
             ctx.forwarder = dirs.sandbox / "forwarder.py"
             shutil.copyfile(_FORWARDER, ctx.forwarder)
             os.chmod(ctx.forwarder, 0o644)
             ctx.proxy_socket = dirs.sandbox / "proxy.sock"
             proxy = EgressProxy(ctx.proxy_socket, allow, on_decision=self._egress_decision)
             proxy.start(owner=(self.user.uid, self.user.gid))
-            proxy_url = f"http://127.0.0.1:{PROXY_PORT}"
-            for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
-                env[name] = proxy_url
-            env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,::1"
+            env.update(proxy_env(PROXY_PORT))
         return ctx, proxy
 
     def _egress_decision(self, host: str, port: int, allowed: bool) -> None:
         if not allowed:
             self.spool.note(f"egress to {host}:{port} denied by policy")
         self.log.info("egress", host=host, port=port, allowed=allowed)
-
-    def _env(self, dirs: JobDirs) -> dict[str, str]:
-        """Base variables < job_spec.env < secrets < CI=true. Nothing from the runner's own env."""
-        src = self.grant.get("source") or {}
-        env = {
-            "PATH": self.executor.job_path,
-            "HOME": str(dirs.home),
-            "TMPDIR": str(dirs.tmp),
-            "LANG": "C.UTF-8",
-            "USER": self.user.name,
-            "LOGNAME": self.user.name,
-            "SHELL": "/bin/bash",
-            "DELTACI": "true",
-            "DELTACI_RUN_ID": str(self.grant.get("run_id", "")),
-            "DELTACI_JOB_ID": str(self.grant.get("job_id", "")),
-            "DELTACI_JOB_NAME": str(self.spec.get("name", "")),
-            "DELTACI_ATTEMPT": str(self.grant.get("attempt_number", "")),
-            "DELTACI_COMMIT_SHA": str(src.get("commit_sha", "")),
-            "DELTACI_REF": str(src.get("ref", "")),
-            "DELTACI_WORKSPACE": str(dirs.src),
-        }
-        for name, value in {**(self.spec.get("env") or {}), **self.secrets}.items():
-            name = str(name)
-            if name and "=" not in name and "\0" not in name and "\0" not in str(value):
-                env[name] = str(value)
-        env["CI"] = "true"
-        return env
 
     # -- callbacks from other threads --------------------------------------------------------------
 
@@ -610,6 +399,3 @@ class Worker:
         if not self.flags.stale.is_set():
             self.log.warning("lease stale", reason=reason)
         self.flags.mark_stale(reason)
-
-    def _retrying(self, exc: ClientError, delay: float) -> None:
-        self.log.warning("retrying", error=str(exc), delay=round(delay, 2))

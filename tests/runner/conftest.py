@@ -124,7 +124,7 @@ def bwrap_problem() -> str | None:
     """Why the bwrap tests cannot run here, or None."""
     if shutil.which("bwrap") is None:
         return "bwrap is not installed (apt-get install bubblewrap)"
-    from deltaci_runner.executor import BwrapExecutor
+    from deltaci_runner.bwrap import BwrapExecutor
     from deltaci_runner.jobuser import resolve
 
     return BwrapExecutor(resolve()).probe()

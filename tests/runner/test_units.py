@@ -5,7 +5,7 @@ import stat
 from pathlib import Path
 
 from deltaci_runner import capabilities, state
-from deltaci_runner.executor import parse_cpu, parse_memory
+from deltaci_runner.limits import parse_cpu, parse_memory
 from deltaci_runner.proxy import host_allowed, split_host_port
 
 
