@@ -5,11 +5,14 @@ import os
 
 from celery import Celery
 
+from lib.logging import install_celery_hooks
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deltaci.settings")
 
 app = Celery("deltaci")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+install_celery_hooks()  # JSON logs via settings.LOGGING; task lines carry run/job ids
 
 
 @app.on_after_finalize.connect

@@ -42,10 +42,13 @@ INSTALLED_APPS = [
     "apps.runners",
     "apps.artifacts",
     "apps.vcs",
+    "apps.ops",
 ]
 
 MIDDLEWARE = [
+    "apps.ops.middleware.OpsMiddleware",  # log scope + runner protocol metrics (outermost)
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from STATIC_ROOT in prod
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,6 +100,8 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
+if DELTACI_ENV == "dev":
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/"
 

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.artifacts.upload import upload_artifact
+from apps.ops.views import metrics
 from deltaci.health import healthz, readyz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.runners.api.urls")),
     path("api/v1/", include("apps.runs.api.urls")),
