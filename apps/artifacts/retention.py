@@ -158,7 +158,8 @@ def cleanup_repository(
     counts.artifacts = _delete_objects(artifacts, now, counts)
     counts.log_chunks = _delete_chunks(chunks)
     if counts.anything:
-        record("retention.cleanup", actor=actor, repository=repo, **asdict(counts))
+        details = {k: v for k, v in asdict(counts).items() if k != "repository"}
+        record("retention.cleanup", actor=actor, repository=repo, target=repo.name, **details)
     return counts
 
 

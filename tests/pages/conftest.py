@@ -17,12 +17,12 @@ def _client(user=None, **kwargs) -> Client:
 
 @pytest.fixture
 def operator(db):
-    return User.objects.create_user("olga", password="x", is_staff=True, is_superuser=True)
+    return User.objects.create_user("olga", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
 def member(repo):
-    user = User.objects.create_user("mia", password="x")
+    user = User.objects.create_user("mia")
     user.user_permissions.add(
         *Permission.objects.filter(codename__in=["cancel_run", "rerun_run", "trigger_run"])
     )
@@ -32,7 +32,7 @@ def member(repo):
 
 @pytest.fixture
 def outsider(db):
-    user = User.objects.create_user("otto", password="x")
+    user = User.objects.create_user("otto")
     user.user_permissions.add(*Permission.objects.filter(codename__in=["cancel_run", "rerun_run"]))
     return user
 

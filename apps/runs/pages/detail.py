@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.artifacts.models import Artifact, ArtifactType
@@ -105,6 +106,7 @@ def run_page(run: Run, user) -> dict:
     states = {j.state for j in jobs}
     return {
         "run": run,
+        "run_url": reverse("run-detail", args=[run.pk]),  # once, not per attempt
         "duration": duration(run.started_at or run.created_at, run.finished_at),
         "stages": _stages(planned),
         "skipped": not_run,

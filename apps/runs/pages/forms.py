@@ -10,7 +10,11 @@ from apps.runs.models import Run
 
 
 class RunFilterForm(forms.Form):
-    repo = forms.ChoiceField(required=False, label="repository")
+    repo = forms.ChoiceField(
+        required=False,
+        label="repository",
+        error_messages={"invalid_choice": "no such repository (or not one you may see)"},
+    )
     ref = forms.CharField(required=False, max_length=255)
     state = forms.ChoiceField(required=False, choices=[("", "any state"), *RunState.choices])
     trigger = forms.ChoiceField(required=False, choices=[("", "any trigger"), *Trigger.choices])

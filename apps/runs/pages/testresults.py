@@ -1,5 +1,5 @@
 """Test results of a run for its page: totals, the failing tests with their messages, and
-flaky marks — three queries whatever the number of jobs, attempts and tests.
+flaky marks — four queries whatever the number of jobs, attempts and tests.
 
 Totals count each job's final report (its latest attempt that produced one), so a test
 retried three times is counted once. A test that failed in one attempt and passed in a
@@ -90,5 +90,18 @@ def summarize(run: Run) -> TestSummary:
         summary.failing.append(result)
     summary.more = summary.more or len(bad) == MAX_FAILING_SHOWN * 3
     summary.failing.sort(key=lambda r: (r.flaky, r.job.position, r.job_id, r.classname, r.name))
-    summary.flaky = sum(1 for r in summary.failing if r.flaky)
+    failed_before = TestResult.objects.filter(
+        job_id=OuterRef("job_id"),
+        classname=OuterRef("classname"),
+        name=OuterRef("name"),
+        status__in=_BAD,
+        attempt__attempt_number__lt=OuterRef("attempt__attempt_number"),
+    )
+    summary.flaky = (
+        TestResult.objects.filter(run=run, status=TestStatus.PASSED)
+        .filter(Exists(failed_before))
+        .values("job_id", "classname", "name")
+        .distinct()
+        .count()
+    )
     return summary
