@@ -102,3 +102,16 @@ def test_symlinked_manifests_are_followed_only_inside_the_repository(repo, tmp_p
     repo.commit({"a/x.js": "3"})
     codes = codes_of(repo.plan(middle))
     assert codes == {"a": "FILE_CHANGED", "c": "DEPENDENCY_CHANGED", "b": "NOT_AFFECTED"}
+
+
+def test_tiny_read_chunks_give_the_same_plan(repo, monkeypatch):
+    """The tree listing is filtered as it streams; batch boundaries must not matter."""
+    from apps.runs.planner import git
+
+    files = {f"p{i:02}/package.json": json.dumps({"name": f"p{i}"}) for i in range(40)}
+    files.update({f"p{i:02}/tab\there/go.mod": "module t\n" for i in range(0, 40, 7)})
+    base = repo.commit(files)
+    repo.commit({"p07/x.js": "1", "p14/tab\there/m.go": "package t\n"})
+    expected = repo.plan(base).to_json()
+    monkeypatch.setattr(git, "_CHUNK", 64)
+    assert repo.plan(base).to_json() == expected

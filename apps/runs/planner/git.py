@@ -1,17 +1,21 @@
 """Read a repository with git plumbing only, so a bare mirror works and no repository
-code ever runs (no hooks, no filters, no working tree, no checkout).
+code ever runs (no hooks, no filters, no working tree, no checkout):
+
+- ``git ls-tree -r -z``, streamed and filtered while git writes it (never kept whole);
+- ``git diff --name-status -M -z base head`` for the change;
+- one ``git cat-file --batch --follow-symlinks`` process for every content read:
+  regular files by object id, symlinks by path so that git follows one pointing inside
+  the repository (as a checkout would) and reports, never follows, one leading outside.
 
 Paths are decoded as UTF-8 (invalid bytes become backslash escapes) so every path is
-valid text for JSON and databases. Contents come from one ``git cat-file --batch
---follow-symlinks`` process: a symlink inside the repository reads as its target, as
-a checkout would; one leading outside the repository is reported, never followed.
+valid text for JSON and databases.
 """
 
 import hashlib
 import os
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -42,34 +46,43 @@ class Blob:
     problem: str | None = None  # why there is no content at all (a symlink out, ...)
 
 
-class Tree:
-    """The paths of one commit, decoded and split in one pass each (C speed)."""
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    oid: str
 
-    def __init__(self, commit: str, raw: bytes) -> None:
+
+class Tree:
+    """The paths of one commit that the planner cares about (build files, ci.ai.yaml).
+
+    The full listing of a big monorepo is scanned while git writes it and never kept:
+    ``select`` picks, per batch of paths, the indexes worth keeping.
+    """
+
+    def __init__(self, commit: str, entries: dict[str, TreeEntry]) -> None:
         self.commit = commit
-        try:
-            text = raw.decode("utf-8")
-            self.undecodable: frozenset[str] = frozenset()
-        except UnicodeDecodeError:
-            text = _decode(raw)
-            self.undecodable = frozenset(_decode(p) for p in raw.split(b"\0") if not _utf8(p))
-        self.paths = text.split("\0") if text else []
-        if self.paths and not self.paths[-1]:
-            self.paths.pop()
+        self.entries = entries
 
     def __contains__(self, path: str) -> bool:
-        return path in self.paths
-
-    def __len__(self) -> int:
-        return len(self.paths)
+        return path in self.entries
 
 
-def _utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+def _scan(raw: bytes, select: Callable[[list[str]], list[int]], out: dict) -> None:
+    """Add the selected ``mode type oid TAB path NUL`` records of ``raw`` to ``out``."""
+    text = _decode(raw).rstrip("\0")
+    if not text:
+        return
+    count = text.count("\0") + 1
+    if text.count("\t") == count:  # no tab inside a path: split meta and path in C
+        parts = text.replace("\t", "\0").split("\0")
+        metas, paths = parts[0::2], parts[1::2]
+    else:
+        records = text.split("\0")
+        metas = [r[: r.index("\t")] for r in records]
+        paths = [r[r.index("\t") + 1 :] for r in records]
+    for index in select(paths):
+        mode, _, rest = metas[index].partition(" ")
+        out[paths[index]] = TreeEntry(mode, rest.rpartition(" ")[2])
 
 
 class Git:
@@ -119,29 +132,42 @@ class Git:
         code, _ = self.run("merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1))
         return code == 0
 
-    def list_tree(self, commit: str) -> Tree:
-        """Every path at ``commit`` (recursive; symlinks and submodules included)."""
-        _, out = self.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", commit)
-        return Tree(commit, out)
+    def list_tree(self, commit: str, select: Callable[[list[str]], list[int]]) -> Tree:
+        """The entries of ``commit`` that ``select`` keeps, read as git writes them."""
+        proc = subprocess.Popen(
+            self.argv(["ls-tree", "-r", "-z", "--full-tree", commit]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+        )
+        entries: dict[str, TreeEntry] = {}
+        pending = b""
+        while chunk := proc.stdout.read1(_CHUNK):
+            pending += chunk
+            if len(pending) >= _CHUNK // 2:
+                cut = pending.rfind(b"\0") + 1
+                _scan(pending[:cut], select, entries)
+                pending = pending[cut:]
+        _scan(pending, select, entries)
+        err = proc.stderr.read()
+        if proc.wait() != 0:
+            raise GitError(f"git ls-tree failed: {_decode(err).strip()[:500]}")
+        return Tree(commit, entries)
 
-    def list_tree_async(self, commit: str) -> "Future[Tree]":
+    def list_tree_async(
+        self, commit: str, select: Callable[[list[str]], list[int]]
+    ) -> "Future[Tree]":
         """``list_tree`` in a thread: the biggest git read overlaps the small ones."""
         future: Future[Tree] = Future()
 
         def work() -> None:
             try:
-                future.set_result(self.list_tree(commit))
+                future.set_result(self.list_tree(commit, select))
             except BaseException as exc:  # handed to whoever waits on the future
                 future.set_exception(exc)
 
         threading.Thread(target=work, daemon=True).start()
         return future
-
-    def object_id(self, commit: str, path: str) -> str | None:
-        """The object at ``path``, for the rare path a line-based request cannot name."""
-        _, out = self.run("ls-tree", "-z", "--full-tree", commit, "--", path)
-        meta = out.split(b"\0")[0].partition(b"\t")[0].split()
-        return meta[2].decode() if len(meta) == 3 else None
 
     def changed_paths(self, base: str, head: str) -> list[tuple[str, list[str]]]:
         """(status, paths) for each change; renames and copies carry old and new path."""
@@ -191,18 +217,18 @@ class BlobReader:
 
     def read(self, tree: Tree, paths: Iterable[str], limit: int) -> dict[str, Blob]:
         """Contents of ``paths`` at the tree's commit; over ``limit`` bytes they are
-        hashed but not kept."""
+        hashed but not kept. Regular files are read by object id; symlinks by path, so
+        git follows them inside the repository; other paths (not listed) by path too."""
         result: dict[str, Blob] = {}
         requests: list[tuple[str, str]] = []
         for path in paths:
-            if path in tree.undecodable:
-                result[path] = Blob(None, 0, "", "its name is not valid UTF-8")
-            elif "\n" in path:  # a line-based request cannot carry it: ask by object id
-                oid = self._git.object_id(tree.commit, path)
-                if oid is None:
-                    result[path] = Blob(None, 0, "", "not a file at head")
-                else:
-                    requests.append((path, oid))
+            entry = tree.entries.get(path)
+            if entry is not None and entry.mode == "160000":
+                result[path] = Blob(None, 0, "", "a submodule, not a file")
+            elif entry is not None and (entry.mode != "120000" or "\n" in path or "\\" in path):
+                requests.append((path, entry.oid))
+            elif "\n" in path:
+                result[path] = Blob(None, 0, "", "not a file at head")
             else:
                 requests.append((path, f"{tree.commit}:{path}"))
         if not requests:

@@ -60,9 +60,13 @@ def finalize(
         raise PlanError(problems)
     _close_needs(candidates, by_name)
     running = [c for c in candidates if c.run]
+    image_problems: dict[str, str | None] = {}
     for c in running:
-        if problem := policy.image_problem(c.spec["image"]):
-            problems.append(f"{c.name}.image: {problem}")
+        image = c.spec["image"]
+        if image not in image_problems:
+            image_problems[image] = policy.image_problem(image)
+        if image_problems[image]:
+            problems.append(f"{c.name}.image: {image_problems[image]}")
     if len(running) > policy.max_jobs:
         problems.append(
             f"plan: {len(running)} jobs, more than the policy limit of {policy.max_jobs}"
@@ -81,7 +85,7 @@ def finalize(
     skipped = [
         {
             "name": c.name,
-            "project": c.spec["project"],
+            "project": c.project,
             "reason_code": c.why.code,
             "reason": c.why.reason,
         }

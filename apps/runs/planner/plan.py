@@ -13,7 +13,12 @@ from apps.runs.planner.classify import CONFIG_PATH
 from apps.runs.planner.config import parse_config
 from apps.runs.planner.config_plan import config_candidates
 from apps.runs.planner.construct import discovery_candidates
-from apps.runs.planner.discovery import ECOSYSTEMS, discover, select_build_files
+from apps.runs.planner.discovery import (
+    ECOSYSTEMS,
+    candidate_indexes,
+    discover,
+    select_build_files,
+)
 from apps.runs.planner.discovery.common import Sources
 from apps.runs.planner.errors import PlanError
 from apps.runs.planner.explain import explain_config, explain_discovery
@@ -107,7 +112,7 @@ def _plan(
             raise PlanError(f"repo_path: {repo_path} is not a git repository")
         if head is None:
             raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
-        listing = git.list_tree_async(head)
+        listing = git.list_tree_async(head, _interesting)
         base, diff_reason = _base(git, base_sha, head, diff_unavailable_reason)
         changed = expand_changes(git.changed_paths(base, head)) if base else []
         tree = listing.result()
@@ -117,6 +122,14 @@ def _plan(
             return _plan_discovery(reader, tree, policy, head, base, changed, diff_reason, recipe)
     except GitError as exc:
         raise PlanError(f"repository: {exc}") from exc
+
+
+def _interesting(paths: list[str]) -> list[int]:
+    """What the planner keeps of a tree listing: possible build files and ci.ai.yaml."""
+    found = candidate_indexes(paths)
+    if CONFIG_PATH in paths:
+        found.append(paths.index(CONFIG_PATH))
+    return found
 
 
 def _base(
@@ -184,7 +197,7 @@ def _plan_discovery(
     diff_reason: str | None,
     recipe: dict[str, Any] | None,
 ) -> Plan:
-    read, present = select_build_files(tree.paths)
+    read, present = select_build_files(tree.entries)
     blobs = reader.read(tree, read, MAX_MANIFEST_BYTES)
     entries: dict[str, str | None] = dict.fromkeys(present)
     entries.update({p: b.problem or b.sha256 for p, b in blobs.items()})

@@ -3,6 +3,7 @@ projects depend on each other. Each ecosystem module reads only its own manifest
 module selects the files, runs the ecosystems and links their results."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 from apps.runs.planner.discovery import dotnet, go, gradle, make, maven, node, python, rust
 from apps.runs.planner.discovery.common import Sources, basename
@@ -18,19 +19,24 @@ _ROOT_ONLY = frozenset(make.ROOT_NAMES)
 _NAMES = _READ | _PRESENT | _ROOT_ONLY
 
 
-def select_build_files(paths: list[str]) -> tuple[list[str], list[str]]:
-    """(files discovery reads, files whose presence alone matters), each sorted.
+def candidate_indexes(paths: list[str]) -> list[int]:
+    """Indexes of the paths that may be build files: one quick pass over a batch of the
+    tree listing; ``select_build_files`` makes the exact decision on the few hits."""
+    names, suffixes = _NAMES, _SUFFIXES
+    return [i for i, p in enumerate(paths) if p.rpartition("/")[2] in names or p.endswith(suffixes)]
 
-    One pass over every path of the tree, so it stays linear in the repository size.
-    """
+
+def select_build_files(paths: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(files discovery reads, files whose presence alone matters), each sorted."""
     read: list[str] = []
     present: list[str] = []
-    candidates = [p for p in paths if p.rpartition("/")[2] in _NAMES or p.endswith(_SUFFIXES)]
-    for path in candidates:  # a quick filter over every path, exact checks on the few hits
+    for path in paths:
         name = path.rpartition("/")[2]
         if name in _ROOT_ONLY:
             if name == path:
                 read.append(path)
+            continue
+        if name not in _NAMES and not name.endswith(_SUFFIXES):
             continue
         if not IGNORED_DIRS.isdisjoint(path.split("/")[:-1]):
             continue
