@@ -11,6 +11,7 @@ Paths are decoded as UTF-8 (invalid bytes become backslash escapes) so every pat
 valid text for JSON and databases.
 """
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -210,10 +211,14 @@ class BlobReader:
         self.close()
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.stdin.close()
-            self._proc.stdout.close()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            with contextlib.suppress(OSError):  # cat-file already gone: nothing to flush
+                stream.close()
+        try:
             self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
 
     def read(self, tree: Tree, paths: Iterable[str], limit: int) -> dict[str, Blob]:
         """Contents of ``paths`` at the tree's commit; over ``limit`` bytes they are
