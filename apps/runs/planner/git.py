@@ -1,11 +1,13 @@
 """Read a repository with git plumbing only, so a bare mirror works and no repository
 code ever runs (no hooks, no filters, no working tree, no checkout):
 
-- ``git ls-tree -r -z``, streamed and filtered while git writes it (never kept whole);
+- ``git ls-tree -r -z --name-only``, streamed in batches while git writes it (a big
+  monorepo's listing is filtered, never kept whole);
 - ``git diff --name-status -M -z base head`` for the change;
-- one ``git cat-file --batch --follow-symlinks`` process for every content read:
-  regular files by object id, symlinks by path so that git follows one pointing inside
-  the repository (as a checkout would) and reports, never follows, one leading outside.
+- one ``git cat-file --batch --follow-symlinks`` process for every content read, fed
+  while the listing still streams: files are asked for by path, so git follows a
+  symlink pointing inside the repository (as a checkout would) and reports, never
+  follows, one leading outside.
 
 Paths are decoded as UTF-8 (invalid bytes become backslash escapes) so every path is
 valid text for JSON and databases.
@@ -19,6 +21,10 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from queue import SimpleQueue
+from typing import TypeVar
+
+T = TypeVar("T")
 
 NULL_SHA = "0" * 40
 _ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX")
@@ -47,43 +53,18 @@ class Blob:
     problem: str | None = None  # why there is no content at all (a symlink out, ...)
 
 
-@dataclass(frozen=True)
-class TreeEntry:
-    mode: str
-    oid: str
+def background(fn: Callable[..., T], *args: object) -> "Future[T]":
+    """Run ``fn`` in a thread: the slowest git read overlaps the small ones."""
+    future: Future[T] = Future()
 
+    def work() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
 
-class Tree:
-    """The paths of one commit that the planner cares about (build files, ci.ai.yaml).
-
-    The full listing of a big monorepo is scanned while git writes it and never kept:
-    ``select`` picks, per batch of paths, the indexes worth keeping.
-    """
-
-    def __init__(self, commit: str, entries: dict[str, TreeEntry]) -> None:
-        self.commit = commit
-        self.entries = entries
-
-    def __contains__(self, path: str) -> bool:
-        return path in self.entries
-
-
-def _scan(raw: bytes, select: Callable[[list[str]], list[int]], out: dict) -> None:
-    """Add the selected ``mode type oid TAB path NUL`` records of ``raw`` to ``out``."""
-    text = _decode(raw).rstrip("\0")
-    if not text:
-        return
-    count = text.count("\0") + 1
-    if text.count("\t") == count:  # no tab inside a path: split meta and path in C
-        parts = text.replace("\t", "\0").split("\0")
-        metas, paths = parts[0::2], parts[1::2]
-    else:
-        records = text.split("\0")
-        metas = [r[: r.index("\t")] for r in records]
-        paths = [r[r.index("\t") + 1 :] for r in records]
-    for index in select(paths):
-        mode, _, rest = metas[index].partition(" ")
-        out[paths[index]] = TreeEntry(mode, rest.rpartition(" ")[2])
+    threading.Thread(target=work, daemon=True).start()
+    return future
 
 
 class Git:
@@ -133,42 +114,32 @@ class Git:
         code, _ = self.run("merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1))
         return code == 0
 
-    def list_tree(self, commit: str, select: Callable[[list[str]], list[int]]) -> Tree:
-        """The entries of ``commit`` that ``select`` keeps, read as git writes them."""
+    def scan_paths(self, commit: str, on_batch: Callable[[list[str]], None]) -> None:
+        """Hand every path of ``commit`` to ``on_batch``, a batch at a time, while git is
+        still listing (recursive; symlinks and submodules included)."""
         proc = subprocess.Popen(
-            self.argv(["ls-tree", "-r", "-z", "--full-tree", commit]),
+            self.argv(["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit]),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
         )
-        entries: dict[str, TreeEntry] = {}
         pending = b""
         while chunk := proc.stdout.read1(_CHUNK):
             pending += chunk
-            if len(pending) >= _CHUNK // 2:
-                cut = pending.rfind(b"\0") + 1
-                _scan(pending[:cut], select, entries)
+            if len(pending) >= _CHUNK // 2 and (cut := pending.rfind(b"\0") + 1):
+                on_batch(_decode(pending[: cut - 1]).split("\0"))
                 pending = pending[cut:]
-        _scan(pending, select, entries)
+        if pending.rstrip(b"\0"):
+            on_batch(_decode(pending.rstrip(b"\0")).split("\0"))
         err = proc.stderr.read()
         if proc.wait() != 0:
             raise GitError(f"git ls-tree failed: {_decode(err).strip()[:500]}")
-        return Tree(commit, entries)
 
-    def list_tree_async(
-        self, commit: str, select: Callable[[list[str]], list[int]]
-    ) -> "Future[Tree]":
-        """``list_tree`` in a thread: the biggest git read overlaps the small ones."""
-        future: Future[Tree] = Future()
-
-        def work() -> None:
-            try:
-                future.set_result(self.list_tree(commit, select))
-            except BaseException as exc:  # handed to whoever waits on the future
-                future.set_exception(exc)
-
-        threading.Thread(target=work, daemon=True).start()
-        return future
+    def object_id(self, commit: str, path: str) -> str | None:
+        """The object at ``path``, for the rare path a line-based request cannot name."""
+        _, out = self.run("ls-tree", "-z", "--full-tree", commit, "--", path)
+        meta = out.split(b"\0")[0].partition(b"\t")[0].split()
+        return meta[2].decode() if len(meta) == 3 else None
 
     def changed_paths(self, base: str, head: str) -> list[tuple[str, list[str]]]:
         """(status, paths) for each change; renames and copies carry old and new path."""
@@ -192,7 +163,11 @@ class Git:
 
 
 class BlobReader:
-    """One long-lived ``git cat-file --batch`` process for all reads of one plan."""
+    """One long-lived ``git cat-file --batch`` process for all reads of one plan.
+
+    ``request`` queues reads and returns at once (a thread drains the answers in
+    order), so reading overlaps listing; ``collect`` waits for the answers.
+    """
 
     def __init__(self, git: Git) -> None:
         self._git = git
@@ -203,6 +178,14 @@ class BlobReader:
             stderr=subprocess.DEVNULL,
             env=git.env,
         )
+        self._lock = threading.Lock()
+        self._answered = threading.Condition()
+        self._queue: SimpleQueue[tuple[int, int] | None] = SimpleQueue()
+        self._results: dict[int, Blob] = {}
+        self._failure: GitError | None = None
+        self._next = 0
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
 
     def __enter__(self) -> "BlobReader":
         return self
@@ -211,49 +194,70 @@ class BlobReader:
         self.close()
 
     def close(self) -> None:
-        for stream in (self._proc.stdin, self._proc.stdout):
-            with contextlib.suppress(OSError):  # cat-file already gone: nothing to flush
-                stream.close()
+        self._queue.put(None)
+        with contextlib.suppress(OSError):  # cat-file already gone: nothing to flush
+            self._proc.stdin.close()
+        self._drainer.join(timeout=30)
+        with contextlib.suppress(OSError):
+            self._proc.stdout.close()
         try:
             self._proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
 
-    def read(self, tree: Tree, paths: Iterable[str], limit: int) -> dict[str, Blob]:
-        """Contents of ``paths`` at the tree's commit; over ``limit`` bytes they are
-        hashed but not kept. Regular files are read by object id; symlinks by path, so
-        git follows them inside the repository; other paths (not listed) by path too."""
-        result: dict[str, Blob] = {}
-        requests: list[tuple[str, str]] = []
-        for path in paths:
-            entry = tree.entries.get(path)
-            if entry is not None and entry.mode == "160000":
-                result[path] = Blob(None, 0, "", "a submodule, not a file")
-            elif entry is not None and (entry.mode != "120000" or "\n" in path or "\\" in path):
-                requests.append((path, entry.oid))
-            elif "\n" in path:
-                result[path] = Blob(None, 0, "", "not a file at head")
-            else:
-                requests.append((path, f"{tree.commit}:{path}"))
-        if not requests:
-            return result
-        payload = "".join(f"{r}\n" for _, r in requests).encode()
-        writer = threading.Thread(target=self._write, args=(payload,), daemon=True)
-        writer.start()
-        try:
-            for path, _ in requests:
-                result[path] = self._read_one(limit)
-        finally:
-            writer.join()
-        return result
+    def request(self, commit: str, paths: Iterable[str], limit: int) -> list[int]:
+        """Queue reads of ``paths`` at ``commit``; contents over ``limit`` bytes are
+        hashed but not kept. Returns one ticket per path, for ``collect``."""
+        with self._lock:
+            tickets, lines = [], []
+            for path in paths:
+                ticket, self._next = self._next, self._next + 1
+                tickets.append(ticket)
+                if "\n" not in path:
+                    line = f"{commit}:{path}"
+                elif (oid := self._git.object_id(commit, path)) is not None:
+                    line = oid  # a line-based request cannot carry the name
+                else:
+                    self._answer(ticket, Blob(None, 0, "", "not a file at head"))
+                    continue
+                self._queue.put((ticket, limit))
+                lines.append(f"{line}\n")
+            if lines:
+                try:
+                    self._proc.stdin.write("".join(lines).encode())
+                    self._proc.stdin.flush()
+                except (BrokenPipeError, ValueError) as exc:
+                    raise GitError("cat-file stopped reading") from exc
+        return tickets
 
-    def _write(self, payload: bytes) -> None:
-        try:
-            self._proc.stdin.write(payload)
-            self._proc.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # the reader reports the failure
+    def collect(self, tickets: list[int]) -> list[Blob]:
+        with self._answered:
+            while True:
+                if all(t in self._results for t in tickets):
+                    return [self._results.pop(t) for t in tickets]
+                if self._failure is not None:
+                    raise self._failure
+                self._answered.wait(timeout=60)
+
+    def read(self, commit: str, paths: list[str], limit: int) -> dict[str, Blob]:
+        return dict(zip(paths, self.collect(self.request(commit, paths, limit)), strict=True))
+
+    def _answer(self, ticket: int, blob: Blob) -> None:
+        with self._answered:
+            self._results[ticket] = blob
+            self._answered.notify_all()
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                blob = self._read_one(item[1])
+            except (GitError, OSError, ValueError) as exc:
+                with self._answered:
+                    self._failure = exc if isinstance(exc, GitError) else GitError(str(exc))
+                    self._answered.notify_all()
+                return
+            self._answer(item[0], blob)
 
     def _read_one(self, limit: int) -> Blob:
         line = self._proc.stdout.readline()

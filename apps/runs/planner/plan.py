@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from apps.runs.planner.classify import CONFIG_PATH
@@ -20,9 +21,10 @@ from apps.runs.planner.discovery import (
     select_build_files,
 )
 from apps.runs.planner.discovery.common import Sources
+from apps.runs.planner.discovery.model import Discovery
 from apps.runs.planner.errors import PlanError
 from apps.runs.planner.explain import explain_config, explain_discovery
-from apps.runs.planner.git import NULL_SHA, BlobReader, Git, GitError, Tree
+from apps.runs.planner.git import NULL_SHA, Blob, BlobReader, Git, GitError, background
 from apps.runs.planner.graph import ProjectGraph
 from apps.runs.planner.impact import analyse, expand_changes
 from apps.runs.planner.jobs import finalize
@@ -45,8 +47,13 @@ class Plan:
     fallback_reason: str | None
     explain: str
     policies: dict[str, Any] = field(default_factory=dict)
-    recipe: dict[str, Any] | None = None  # persist after a successful discovery run
+    discovery: Discovery | None = field(default=None, repr=False)  # None for config plans
     version: int = PLAN_VERSION
+
+    @cached_property
+    def recipe(self) -> dict[str, Any] | None:
+        """What to persist after a successful discovery-planned run (built on demand)."""
+        return make_recipe(self.discovery, self.fingerprint) if self.discovery else None
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as planning.md's "Plan output" (plus ``policies``), fresh copies."""
@@ -112,24 +119,44 @@ def _plan(
             raise PlanError(f"repo_path: {repo_path} is not a git repository")
         if head is None:
             raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
-        listing = git.list_tree_async(head, _interesting)
-        base, diff_reason = _base(git, base_sha, head, diff_unavailable_reason)
-        changed = expand_changes(git.changed_paths(base, head)) if base else []
-        tree = listing.result()
         with git.blobs() as reader:
-            if CONFIG_PATH in tree:
-                return _plan_config(reader, tree, policy, head, base, changed, diff_reason)
-            return _plan_discovery(reader, tree, policy, head, base, changed, diff_reason, recipe)
+            listing = _Listing(reader, head)
+            scan = background(git.scan_paths, head, listing)
+            try:
+                base, diff_reason = _base(git, base_sha, head, diff_unavailable_reason)
+                changed = expand_changes(git.changed_paths(base, head)) if base else []
+            finally:
+                scan.exception()  # never leave the listing running
+            scan.result()
+            if listing.has_config:
+                return _plan_config(reader, policy, head, base, changed, diff_reason)
+            return _plan_discovery(
+                reader, listing, policy, head, base, changed, diff_reason, recipe
+            )
     except GitError as exc:
         raise PlanError(f"repository: {exc}") from exc
 
 
-def _interesting(paths: list[str]) -> list[int]:
-    """What the planner keeps of a tree listing: possible build files and ci.ai.yaml."""
-    found = candidate_indexes(paths)
-    if CONFIG_PATH in paths:
-        found.append(paths.index(CONFIG_PATH))
-    return found
+class _Listing:
+    """Receives the tree listing batch by batch: keeps the build files, asks for their
+    contents at once (reading overlaps listing) and notes whether ci.ai.yaml exists."""
+
+    def __init__(self, reader: BlobReader, head: str) -> None:
+        self.reader, self.head = reader, head
+        self.read: list[str] = []
+        self.present: list[str] = []
+        self.tickets: list[int] = []
+        self.has_config = False
+
+    def __call__(self, paths: list[str]) -> None:
+        read, present = select_build_files([paths[i] for i in candidate_indexes(paths)])
+        self.read += read
+        self.present += present
+        self.tickets += self.reader.request(self.head, read, MAX_MANIFEST_BYTES)
+        self.has_config = self.has_config or CONFIG_PATH in paths
+
+    def blobs(self) -> dict[str, Blob]:
+        return dict(zip(self.read, self.reader.collect(self.tickets), strict=True))
 
 
 def _base(
@@ -152,20 +179,19 @@ def _base(
 
 def _plan_config(
     reader: BlobReader,
-    tree: Tree,
     policy: PlannerPolicy,
     head: str,
     base: str | None,
     changed: list[str],
     diff_reason: str | None,
 ) -> Plan:
-    blob = reader.read(tree, [CONFIG_PATH], policy.max_config_bytes)[CONFIG_PATH]
+    blob = reader.read(head, [CONFIG_PATH], policy.max_config_bytes)[CONFIG_PATH]
     if blob.problem:
         raise PlanError(f"{CONFIG_PATH}: {blob.problem}")
     hashes: dict[str, str] = {CONFIG_PATH: blob.sha256}
 
     def file_hash(path: str) -> str | None:
-        found = reader.read(tree, [path], -1)[path]
+        found = reader.read(head, [path], -1)[path]
         if found.problem:
             return None
         hashes[path] = found.sha256
@@ -189,7 +215,7 @@ def _plan_config(
 
 def _plan_discovery(
     reader: BlobReader,
-    tree: Tree,
+    listing: _Listing,
     policy: PlannerPolicy,
     head: str,
     base: str | None,
@@ -197,9 +223,8 @@ def _plan_discovery(
     diff_reason: str | None,
     recipe: dict[str, Any] | None,
 ) -> Plan:
-    read, present = select_build_files(tree.entries)
-    blobs = reader.read(tree, read, MAX_MANIFEST_BYTES)
-    entries: dict[str, str | None] = dict.fromkeys(present)
+    blobs = listing.blobs()
+    entries: dict[str, str | None] = dict.fromkeys(listing.present)
     entries.update({p: b.problem or b.sha256 for p, b in blobs.items()})
     fp = fingerprint(entries)
     discovery = load_recipe(recipe, fp) if recipe is not None else None
@@ -223,7 +248,7 @@ def _plan_discovery(
         skipped=skipped,
         fallback_reason="; ".join(impact.fallback_reasons) or None,
         explain=explain_discovery(source, discovery, impact, base, head, jobs, skipped),
-        recipe=make_recipe(discovery, fp),
+        discovery=discovery,
     )
 
 

@@ -132,7 +132,7 @@ def new_project(
         manifest=manifest,
         image=image,
         steps=steps,
-        provides=sorted(set(edges.get("provides", []))),
-        requires=sorted(set(edges.get("requires", []))),
-        path_deps=sorted(set(edges.get("path_deps", []))),
+        provides=edges.get("provides", []),
+        requires=edges.get("requires", []),
+        path_deps=edges.get("path_deps", []),
     )
