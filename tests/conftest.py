@@ -27,14 +27,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _celery_eager(request):
-    """Tasks run inline in tests, whatever broker is configured; end-to-end tests
-    (marked `e2e`) talk to a real worker process instead."""
+def _celery_eager():
+    """Tasks run inline in the test process whatever broker is configured; end-to-end
+    tests start a real worker process on the real broker for their servers instead."""
     from deltaci.celery import app
 
-    if request.node.get_closest_marker("e2e"):
-        yield
-        return
     old = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield
