@@ -57,7 +57,11 @@ def app_jwt() -> str:
         "exp": int((now + JWT_LIFETIME).timestamp()),
         "iss": str(settings.GITHUB_APP_ID),
     }
-    return jwt.encode(payload, settings.GITHUB_APP_PRIVATE_KEY, algorithm="RS256")
+    try:
+        return jwt.encode(payload, settings.GITHUB_APP_PRIVATE_KEY, algorithm="RS256")
+    except (ValueError, TypeError, jwt.PyJWTError):
+        # Never echo the key (or a fragment of it) into an error shown on a run.
+        raise github.GitHubError("GITHUB_APP_PRIVATE_KEY is not a usable RSA private key") from None
 
 
 def _cache_key(*parts: object) -> tuple:

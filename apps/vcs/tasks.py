@@ -32,7 +32,7 @@ def report_run(self, run_id: int, state: str = "") -> str:
     run's current state from the database. Transient failures are retried with
     backoff; when tasks run eagerly (no worker to come back later) they are retried at
     once, as Celery's own eager retries are."""
-    token = bind(run_id=run_id)
+    token = bind(run_id=run_id, reported_for=state or None)
     eager = bool(self.request.is_eager)
     try:
         for extra in range(1 + MAX_RETRIES if eager else 1):

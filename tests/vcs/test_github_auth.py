@@ -136,3 +136,12 @@ def test_it_treats_an_unreachable_github_as_transient(settings):
     settings.GITHUB_API_URL = "http://127.0.0.1:9"
     with pytest.raises(github.GitHubTransient, match="unreachable"):
         github.call("GET", "/zen", token="")
+
+
+def test_it_reports_an_unusable_app_key_without_echoing_it(github_app, gh_repo, settings):
+    settings.GITHUB_APP_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nnot-a-key-SECRETBITS\n"
+    with pytest.raises(github.GitHubError) as info:
+        auth.credentials_for(gh_repo)
+    assert "not a usable RSA private key" in str(info.value)
+    assert "SECRETBITS" not in str(info.value)
+    assert github_app.calls == []
