@@ -1,0 +1,1 @@
+from tests.pages.factory import artifact_store  # noqa: F401 - a fixture
