@@ -1,12 +1,12 @@
 """Read a repository with git plumbing only, so a bare mirror works and no repository
 code ever runs (no hooks, no filters, no working tree, no checkout):
 
-- ``git ls-tree -r -z --name-only``, streamed in batches while git writes it (a big
-  monorepo's listing is filtered, never kept whole);
+- ``git ls-tree -r -z``, streamed in batches while git writes it (a big monorepo's
+  listing is filtered, never kept whole);
 - ``git diff --name-status -M -z base head`` for the change;
 - one ``git cat-file --batch --follow-symlinks`` process for every content read, fed
-  while the listing still streams: files are asked for by path, so git follows a
-  symlink pointing inside the repository (as a checkout would) and reports, never
+  while the listing still streams: files by object id; symlinks by path, so git
+  follows one pointing inside the repository (as a checkout would) and reports, never
   follows, one leading outside.
 
 Paths are decoded as UTF-8 (invalid bytes become backslash escapes) so every path is
@@ -67,6 +67,32 @@ def background(fn: Callable[..., T], *args: object) -> "Future[T]":
     return future
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One line of ``git ls-tree``: what and where an object is."""
+
+    path: str
+    mode: str
+    oid: str
+
+
+def entry(path: str, meta: str) -> Entry:
+    mode, _, rest = meta.partition(" ")
+    return Entry(path, mode, rest.rpartition(" ")[2])
+
+
+def _records(raw: bytes) -> tuple[list[str], list[str]]:
+    """(paths, metas) of ``mode type oid TAB path NUL`` records, split in C."""
+    text = _decode(raw).rstrip("\0")
+    if not text:
+        return [], []
+    if text.count("\t") == text.count("\0") + 1:  # no tab inside any path
+        parts = text.replace("\t", "\0").split("\0")
+        return parts[1::2], parts[0::2]
+    records = text.split("\0")
+    return [r[r.index("\t") + 1 :] for r in records], [r[: r.index("\t")] for r in records]
+
+
 class Git:
     """A handle on one repository directory (bare or not)."""
 
@@ -114,11 +140,12 @@ class Git:
         code, _ = self.run("merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1))
         return code == 0
 
-    def scan_paths(self, commit: str, on_batch: Callable[[list[str]], None]) -> None:
-        """Hand every path of ``commit`` to ``on_batch``, a batch at a time, while git is
-        still listing (recursive; symlinks and submodules included)."""
+    def scan_tree(self, commit: str, on_batch: Callable[[list[str], list[str]], None]) -> None:
+        """Hand every ``(paths, metas)`` batch of the listing of ``commit`` to ``on_batch``
+        while git is still listing (symlinks and submodules included); ``entry`` turns
+        a path and its meta into an ``Entry``."""
         proc = subprocess.Popen(
-            self.argv(["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit]),
+            self.argv(["ls-tree", "-r", "-z", "--full-tree", commit]),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
@@ -127,19 +154,12 @@ class Git:
         while chunk := proc.stdout.read1(_CHUNK):
             pending += chunk
             if len(pending) >= _CHUNK // 2 and (cut := pending.rfind(b"\0") + 1):
-                on_batch(_decode(pending[: cut - 1]).split("\0"))
+                on_batch(*_records(pending[:cut]))
                 pending = pending[cut:]
-        if pending.rstrip(b"\0"):
-            on_batch(_decode(pending.rstrip(b"\0")).split("\0"))
+        on_batch(*_records(pending))
         err = proc.stderr.read()
         if proc.wait() != 0:
             raise GitError(f"git ls-tree failed: {_decode(err).strip()[:500]}")
-
-    def object_id(self, commit: str, path: str) -> str | None:
-        """The object at ``path``, for the rare path a line-based request cannot name."""
-        _, out = self.run("ls-tree", "-z", "--full-tree", commit, "--", path)
-        meta = out.split(b"\0")[0].partition(b"\t")[0].split()
-        return meta[2].decode() if len(meta) == 3 else None
 
     def changed_paths(self, base: str, head: str) -> list[tuple[str, list[str]]]:
         """(status, paths) for each change; renames and copies carry old and new path."""
@@ -162,6 +182,19 @@ class Git:
         return BlobReader(self)
 
 
+def _request_line(commit: str, item: Entry | str) -> str | Blob:
+    """What to ask cat-file for, or the answer when there is nothing to ask."""
+    path = item if isinstance(item, str) else item.path
+    if isinstance(item, Entry) and item.mode == "160000":
+        return Blob(None, 0, "", "a submodule, not a file")
+    by_path = isinstance(item, str) or item.mode == "120000"  # git follows symlinks
+    if by_path and "\n" not in path and "\\" not in path:
+        return f"{commit}:{path}"
+    if isinstance(item, Entry):
+        return item.oid  # a name a line cannot carry (or not valid UTF-8): by object id
+    return Blob(None, 0, "", "not a file at head")
+
+
 class BlobReader:
     """One long-lived ``git cat-file --batch`` process for all reads of one plan.
 
@@ -170,7 +203,6 @@ class BlobReader:
     """
 
     def __init__(self, git: Git) -> None:
-        self._git = git
         self._proc = subprocess.Popen(
             git.argv(["cat-file", "--batch", "--follow-symlinks"]),
             stdin=subprocess.PIPE,
@@ -206,20 +238,17 @@ class BlobReader:
             self._proc.kill()
             self._proc.wait()
 
-    def request(self, commit: str, paths: Iterable[str], limit: int) -> list[int]:
-        """Queue reads of ``paths`` at ``commit``; contents over ``limit`` bytes are
-        hashed but not kept. Returns one ticket per path, for ``collect``."""
+    def request(self, commit: str, wanted: Iterable[Entry | str], limit: int) -> list[int]:
+        """Queue reads at ``commit`` of tree entries (regular files by object id) or of
+        paths; contents over ``limit`` bytes are hashed but not kept. One ticket each."""
         with self._lock:
             tickets, lines = [], []
-            for path in paths:
+            for item in wanted:
                 ticket, self._next = self._next, self._next + 1
                 tickets.append(ticket)
-                if "\n" not in path:
-                    line = f"{commit}:{path}"
-                elif (oid := self._git.object_id(commit, path)) is not None:
-                    line = oid  # a line-based request cannot carry the name
-                else:
-                    self._answer(ticket, Blob(None, 0, "", "not a file at head"))
+                line = _request_line(commit, item)
+                if isinstance(line, Blob):
+                    self._answer(ticket, line)
                     continue
                 self._queue.put((ticket, limit))
                 lines.append(f"{line}\n")
@@ -240,8 +269,8 @@ class BlobReader:
                     raise self._failure
                 self._answered.wait(timeout=60)
 
-    def read(self, commit: str, paths: list[str], limit: int) -> dict[str, Blob]:
-        return dict(zip(paths, self.collect(self.request(commit, paths, limit)), strict=True))
+    def read(self, commit: str, wanted: list[Entry | str], limit: int) -> list[Blob]:
+        return self.collect(self.request(commit, wanted, limit))
 
     def _answer(self, ticket: int, blob: Blob) -> None:
         with self._answered:

@@ -24,7 +24,16 @@ from apps.runs.planner.discovery.common import Sources
 from apps.runs.planner.discovery.model import Discovery
 from apps.runs.planner.errors import PlanError
 from apps.runs.planner.explain import explain_config, explain_discovery
-from apps.runs.planner.git import NULL_SHA, Blob, BlobReader, Git, GitError, background
+from apps.runs.planner.git import (
+    NULL_SHA,
+    Blob,
+    BlobReader,
+    Entry,
+    Git,
+    GitError,
+    background,
+    entry,
+)
 from apps.runs.planner.graph import ProjectGraph
 from apps.runs.planner.impact import analyse, expand_changes
 from apps.runs.planner.jobs import finalize
@@ -121,15 +130,17 @@ def _plan(
             raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
         with git.blobs() as reader:
             listing = _Listing(reader, head)
-            scan = background(git.scan_paths, head, listing)
+            scan = background(git.scan_tree, head, listing)
             try:
                 base, diff_reason = _base(git, base_sha, head, diff_unavailable_reason)
                 changed = expand_changes(git.changed_paths(base, head)) if base else []
             finally:
                 scan.exception()  # never leave the listing running
             scan.result()
-            if listing.has_config:
-                return _plan_config(reader, policy, head, base, changed, diff_reason)
+            if listing.config is not None:
+                return _plan_config(
+                    reader, listing.config, policy, head, base, changed, diff_reason
+                )
             return _plan_discovery(
                 reader, listing, policy, head, base, changed, diff_reason, recipe
             )
@@ -146,14 +157,17 @@ class _Listing:
         self.read: list[str] = []
         self.present: list[str] = []
         self.tickets: list[int] = []
-        self.has_config = False
+        self.config: Entry | None = None
 
-    def __call__(self, paths: list[str]) -> None:
-        read, present = select_build_files([paths[i] for i in candidate_indexes(paths)])
+    def __call__(self, paths: list[str], metas: list[str]) -> None:
+        kept = {paths[i]: metas[i] for i in candidate_indexes(paths)}
+        read, present = select_build_files(kept)
         self.read += read
         self.present += present
-        self.tickets += self.reader.request(self.head, read, MAX_MANIFEST_BYTES)
-        self.has_config = self.has_config or CONFIG_PATH in paths
+        wanted = [entry(p, kept[p]) for p in read]
+        self.tickets += self.reader.request(self.head, wanted, MAX_MANIFEST_BYTES)
+        if CONFIG_PATH in paths:
+            self.config = entry(CONFIG_PATH, metas[paths.index(CONFIG_PATH)])
 
     def blobs(self) -> dict[str, Blob]:
         return dict(zip(self.read, self.reader.collect(self.tickets), strict=True))
@@ -179,19 +193,20 @@ def _base(
 
 def _plan_config(
     reader: BlobReader,
+    config_entry: Entry,
     policy: PlannerPolicy,
     head: str,
     base: str | None,
     changed: list[str],
     diff_reason: str | None,
 ) -> Plan:
-    blob = reader.read(head, [CONFIG_PATH], policy.max_config_bytes)[CONFIG_PATH]
+    [blob] = reader.read(head, [config_entry], policy.max_config_bytes)
     if blob.problem:
         raise PlanError(f"{CONFIG_PATH}: {blob.problem}")
     hashes: dict[str, str] = {CONFIG_PATH: blob.sha256}
 
     def file_hash(path: str) -> str | None:
-        found = reader.read(head, [path], -1)[path]
+        [found] = reader.read(head, [path], -1)
         if found.problem:
             return None
         hashes[path] = found.sha256
