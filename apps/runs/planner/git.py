@@ -76,21 +76,23 @@ class Entry:
     oid: str
 
 
-def entry(path: str, meta: str) -> Entry:
+def entry(record: str) -> Entry:
+    """An ``Entry`` from a record of ``_records``."""
+    meta, _, path = record.partition("/")
     mode, _, rest = meta.partition(" ")
     return Entry(path, mode, rest.rpartition(" ")[2])
 
 
-def _records(raw: bytes) -> tuple[list[str], list[str]]:
-    """(paths, metas) of ``mode type oid TAB path NUL`` records, split in C."""
+def _records(raw: bytes) -> list[str]:
+    """The ``mode type oid TAB path NUL`` records of ``raw`` as ``mode type oid/path``:
+    the separating tab becomes a slash, so a record's last slash-separated part is the
+    file name even at the root, and ``entry`` splits the first slash off."""
     text = _decode(raw).rstrip("\0")
     if not text:
-        return [], []
-    if text.count("\t") == text.count("\0") + 1:  # no tab inside any path
-        parts = text.replace("\t", "\0").split("\0")
-        return parts[1::2], parts[0::2]
-    records = text.split("\0")
-    return [r[r.index("\t") + 1 :] for r in records], [r[: r.index("\t")] for r in records]
+        return []
+    if text.count("\t") == text.count("\0") + 1:  # no tab inside any path: all in C
+        return text.replace("\t", "/").split("\0")
+    return [r.replace("\t", "/", 1) for r in text.split("\0")]
 
 
 class Git:
@@ -140,23 +142,27 @@ class Git:
         code, _ = self.run("merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1))
         return code == 0
 
-    def scan_tree(self, commit: str, on_batch: Callable[[list[str], list[str]], None]) -> None:
-        """Hand every ``(paths, metas)`` batch of the listing of ``commit`` to ``on_batch``
-        while git is still listing (symlinks and submodules included); ``entry`` turns
-        a path and its meta into an ``Entry``."""
+    def scan_tree(self, commit: str, on_batch: Callable[[list[str]], None]) -> None:
+        """Hand the listing of ``commit`` to ``on_batch`` a batch of records at a time
+        (see ``_records``), while git is still listing; symlinks and submodules
+        included."""
         proc = subprocess.Popen(
             self.argv(["ls-tree", "-r", "-z", "--full-tree", commit]),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
         )
-        pending = b""
+        chunks: list[bytes] = []
+        size = 0
         while chunk := proc.stdout.read1(_CHUNK):
-            pending += chunk
-            if len(pending) >= _CHUNK // 2 and (cut := pending.rfind(b"\0") + 1):
-                on_batch(*_records(pending[:cut]))
-                pending = pending[cut:]
-        on_batch(*_records(pending))
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= _CHUNK // 2:
+                pending = b"".join(chunks)
+                cut = pending.rfind(b"\0") + 1
+                on_batch(_records(pending[:cut]))
+                chunks, size = [pending[cut:]], len(pending) - cut
+        on_batch(_records(b"".join(chunks)))
         err = proc.stderr.read()
         if proc.wait() != 0:
             raise GitError(f"git ls-tree failed: {_decode(err).strip()[:500]}")

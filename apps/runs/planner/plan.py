@@ -148,6 +148,9 @@ def _plan(
         raise PlanError(f"repository: {exc}") from exc
 
 
+_CONFIG = frozenset({CONFIG_PATH})
+
+
 class _Listing:
     """Receives the tree listing batch by batch: keeps the build files, asks for their
     contents at once (reading overlaps listing) and notes whether ci.ai.yaml exists."""
@@ -159,15 +162,15 @@ class _Listing:
         self.tickets: list[int] = []
         self.config: Entry | None = None
 
-    def __call__(self, paths: list[str], metas: list[str]) -> None:
-        kept = {paths[i]: metas[i] for i in candidate_indexes(paths)}
+    def __call__(self, records: list[str]) -> None:
+        entries = [entry(records[i]) for i in candidate_indexes(records, also=_CONFIG)]
+        kept = {e.path: e for e in entries}
         read, present = select_build_files(kept)
         self.read += read
         self.present += present
-        wanted = [entry(p, kept[p]) for p in read]
+        wanted = [kept[p] for p in read]
         self.tickets += self.reader.request(self.head, wanted, MAX_MANIFEST_BYTES)
-        if CONFIG_PATH in paths:
-            self.config = entry(CONFIG_PATH, metas[paths.index(CONFIG_PATH)])
+        self.config = kept.get(CONFIG_PATH, self.config)
 
     def blobs(self) -> dict[str, Blob]:
         return dict(zip(self.read, self.reader.collect(self.tickets), strict=True))

@@ -19,10 +19,11 @@ _ROOT_ONLY = frozenset(make.ROOT_NAMES)
 _NAMES = _READ | _PRESENT | _ROOT_ONLY
 
 
-def candidate_indexes(paths: list[str]) -> list[int]:
-    """Indexes of the paths that may be build files: one quick pass over a batch of the
-    tree listing; ``select_build_files`` makes the exact decision on the few hits."""
-    names, suffixes = _NAMES, _SUFFIXES
+def candidate_indexes(paths: list[str], also: frozenset[str] = frozenset()) -> list[int]:
+    """Indexes of the paths that may be build files (or are named like one of ``also``):
+    one quick pass over a batch of the tree listing; ``select_build_files`` makes the
+    exact decision on the few hits."""
+    names, suffixes = _NAMES | also, _SUFFIXES
     return [i for i, p in enumerate(paths) if p.rpartition("/")[2] in names or p.endswith(suffixes)]
 
 
