@@ -5,8 +5,10 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,17 @@ def error_response(err: ApiError) -> Response:
     return Response(body, status=err.status)
 
 
+class StrictJSONParser(JSONParser):
+    """JSON whose nesting is too deep for the decoder is a 400 like any other bad JSON,
+    never a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
+
+
 _DRF_CODES = [
     (exceptions.ParseError, "INVALID_REQUEST"),
     (exceptions.ValidationError, "INVALID_REQUEST"),
@@ -70,6 +83,8 @@ _DRF_CODES = [
 def exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, ApiError):
         return error_response(exc)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(ApiError("PAYLOAD_TOO_LARGE", "request body too large"))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -80,9 +95,17 @@ def exception_handler(exc: Exception, context: dict) -> Response:
             if not isinstance(details, dict):
                 details = {"errors": details}
             message = "invalid request" if details else str(exc.detail)
-            resp = Response(error_body(code, message, details), status=exc.status_code)
-            if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-                resp["WWW-Authenticate"] = "Bearer"
+            # DRF answers 403 for a missing login when no scheme can be named; keep that.
+            # A wrong content type is a bad request here (the contract has no 415).
+            http = exc.status_code
+            if isinstance(exc, exceptions.UnsupportedMediaType):
+                http = CODE_STATUS[code]
+            if http == status.HTTP_403_FORBIDDEN:
+                code = "FORBIDDEN"
+            resp = Response(error_body(code, message, details), status=http)
+            auth_header = getattr(exc, "auth_header", None)
+            if auth_header:
+                resp["WWW-Authenticate"] = auth_header
             return resp
     log.exception("unhandled API error", extra={"view": type(context.get("view")).__name__})
     return Response(

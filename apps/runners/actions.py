@@ -6,7 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actions import record
-from apps.runners.models import Runner, RunnerRegistrationToken
+from apps.runners.choices import LEASE_LIVE
+from apps.runners.models import Lease, Runner, RunnerRegistrationToken
 from lib.tokens import hash_token, new_token, short_hash
 
 
@@ -44,10 +45,11 @@ def do_create_registration_token(
     return row, token
 
 
-@transaction.atomic
-def do_register_runner(
-    registration_token: str, *, name: str, capabilities: list[str], version: str
-) -> tuple[Runner, str]:
+def check_registration_token(registration_token: str | None) -> RunnerRegistrationToken:
+    """The usable registration token row; a missing, unknown, revoked or expired token is
+    refused (and a presented bad one audited by its hash prefix)."""
+    if not registration_token:
+        raise RegistrationRefused("missing registration token")
     row = RunnerRegistrationToken.objects.filter(token_hash=hash_token(registration_token)).first()
     now = timezone.now()
     if row is None or row.revoked_at or (row.expires_at and row.expires_at <= now):
@@ -58,6 +60,15 @@ def do_register_runner(
             why="bad registration token",
         )
         raise RegistrationRefused("invalid, revoked or expired registration token")
+    return row
+
+
+@transaction.atomic
+def do_register_runner(
+    registration_token: str, *, name: str, capabilities: list[str], version: str
+) -> tuple[Runner, str]:
+    row = check_registration_token(registration_token)
+    now = timezone.now()
     token = new_token()
     caps = sorted(set(capabilities) | set(row.labels))
     runner = Runner.objects.create(
@@ -95,5 +106,18 @@ def do_set_runner_state(
 
 @transaction.atomic
 def do_revoke_runner(runner: Runner, *, actor: str) -> None:
+    """A revoked runner's token stops working at once, and the leases it holds are revoked
+    (their attempts are retried elsewhere within the infra budget)."""
+    from apps.runners import leasing
+
     Runner.objects.filter(pk=runner.pk).update(revoked_at=timezone.now(), enabled=False)
     record("runner.revoke", actor=actor, target=runner.name)
+    for lease in Lease.objects.filter(runner=runner, state__in=LEASE_LIVE):
+        leasing.revoke(lease, actor=actor, why="runner revoked")
+
+
+def do_revoke_lease(lease: Lease, *, actor: str) -> bool:
+    """Operator revocation of one lease (admin)."""
+    from apps.runners import leasing
+
+    return leasing.revoke(lease, actor=actor)

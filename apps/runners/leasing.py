@@ -1,9 +1,10 @@
 """The lease service: the one place that grants, renews and ends execution rights.
 
 A lease is a fencing token: every runner message names it, and only a live lease held by
-the calling runner can change state. Claims are atomic (FOR UPDATE SKIP LOCKED on
-PostgreSQL, the attempt's compare-and-set everywhere), so two requests never get the
-same attempt, and an attempt gets at most one lease ever.
+the calling runner can change state. Claims lock one queued attempt with
+`FOR UPDATE SKIP LOCKED` on PostgreSQL (the attempt's compare-and-set everywhere), so two
+requests never get the same attempt, and the lease's one-to-one key means an attempt gets
+at most one lease ever. Lease ids are 256-bit secrets stored only as SHA-256.
 """
 
 import fnmatch
@@ -11,34 +12,50 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.actions import record
 from apps.policies.effective import EffectivePolicy, policy_for
 from apps.runners.choices import LEASE_LIVE, LeaseState
+from apps.runners.jobspec import granted_body
 from apps.runners.models import Lease, Runner
 from apps.runs import engine, states
-from apps.runs.choices import ATTEMPT_LEASED, AttemptState, JobState, RunState
-from apps.runs.failures import classify
+from apps.runs.choices import (
+    ATTEMPT_LEASED,
+    AttemptState,
+    CancelReason,
+    FailureClass,
+    JobState,
+    RunState,
+)
 from apps.runs.models import JobAttempt
 from lib.tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
-CLAIM_BATCH = 10
+CLAIM_SCAN = 20  # queued attempts examined per round
+CLAIM_ROUNDS = 5  # rounds past attempts this runner cannot take, or that others are taking
+# Below a limit by fewer than this many, concurrent claims take turns (see _take_turns):
+# more than this many claims at once would be needed to overshoot the limit.
+NEAR_LIMIT = 64
+HELD = (*ATTEMPT_LEASED, AttemptState.CANCEL_REQUESTED)
+_AGAIN = object()
 
 
 class StaleLease(Exception):
+    """The lease is expired, revoked, ended or unknown to the caller: nothing changed."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
 class InvalidState(Exception):
-    pass
+    """The message is not acceptable in the lease's current state: nothing changed."""
 
 
 @dataclass
@@ -55,188 +72,194 @@ def lease_digest(lease_id: str) -> str:
 # --- claiming ------------------------------------------------------------------------
 
 
-def _image_allowed(image: str, policy: EffectivePolicy) -> bool:
-    return any(fnmatch.fnmatchcase(image or "", pat) for pat in policy.allowed_images)
+def claim(runner: Runner, capabilities: list[str] | None = None) -> Granted | None:
+    """Lease the oldest run's next eligible queued attempt to `runner`, or None.
 
-
-def _candidates(runner: Runner, exclude: list[int]):
-    qs = JobAttempt.objects.filter(
-        state=AttemptState.QUEUED, run__repository__environment=runner.environment
-    )
-    if exclude:
-        qs = qs.exclude(pk__in=exclude)
-    qs = qs.order_by("run_created_at", "id")
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
-    return qs.select_related("job", "run", "run__repository", "run__repository__policy")[
-        :CLAIM_BATCH
-    ]
-
-
-def claim(runner: Runner) -> Granted | None:
-    """Lease the oldest run's next eligible queued attempt to `runner`, or None."""
-    caps = set(runner.capabilities)
-    skipped: list[int] = []
-    for _ in range(5):  # a few batches past attempts this runner cannot take
+    A runner may narrow its registered capabilities in the request, never widen them.
+    Each round is one short transaction; nothing is held between rounds."""
+    caps = frozenset(runner.capabilities)
+    if capabilities is not None:
+        caps &= frozenset(capabilities)
+    passed: set[int] = set()
+    for _ in range(CLAIM_ROUNDS):
         with transaction.atomic():
-            if (
-                Lease.objects.filter(state__in=LEASE_LIVE).count()
-                >= settings.DELTACI_MAX_CONCURRENT_LEASES
-            ):
-                return None
-            batch = list(_candidates(runner, skipped))
-            if not batch:
-                return None
-            busy: dict[int, int] = {}
-            for attempt in batch:
-                repo = attempt.run.repository
-                policy = policy_for(repo)
-                if not set(attempt.job.spec.get("runs_on", [])) <= caps:
-                    skipped.append(attempt.pk)
-                    continue
-                if not _image_allowed(attempt.job.spec.get("image", ""), policy):
-                    _refuse_image(attempt, policy)
-                    continue
-                if repo.pk not in busy:
-                    busy[repo.pk] = JobAttempt.objects.filter(
-                        run__repository=repo,
-                        state__in=(*ATTEMPT_LEASED, AttemptState.CANCEL_REQUESTED),
-                    ).count()
-                if busy[repo.pk] >= policy.max_concurrent_jobs or _run_concurrency_full(attempt):
-                    skipped.append(attempt.pk)
-                    continue
-                granted = _grant(attempt, runner, policy)
-                if granted:
-                    return granted
+            outcome = _claim_round(runner, caps, passed)
+        if outcome is not _AGAIN:
+            return outcome
     return None
 
 
-def _run_concurrency_full(attempt: JobAttempt) -> bool:
-    limit = ((attempt.run.plan or {}).get("policies") or {}).get("max_concurrency")
-    if not limit:
+def _claim_round(runner: Runner, caps: frozenset, passed: set[int]):
+    live = _live_leases()
+    if live is None:
+        return None
+    rows = list(
+        JobAttempt.objects.filter(
+            state=AttemptState.QUEUED, run__repository__environment=runner.environment
+        )
+        .exclude(pk__in=passed)
+        .order_by("run_created_at", "id")
+        .values_list(
+            "pk", "job__spec__runs_on", "run__repository_id", "run_id", _RUN_MAX_CONCURRENCY
+        )[:CLAIM_SCAN]
+    )
+    if not rows:
+        return None
+    more = _AGAIN if len(rows) == CLAIM_SCAN else None
+    eligible = []
+    for pk, runs_on, *_ in rows:
+        if _matches(runs_on, caps):
+            eligible.append(pk)
+        else:
+            passed.add(pk)
+    if not eligible:
+        return more
+    attempt = _lock_first(eligible)
+    if attempt is None:  # all taken, or being taken, by concurrent claims
+        passed.update(eligible)
+        return more
+    run, repo = attempt.run, attempt.run.repository
+    policy = policy_for(repo)
+    if run.state not in (RunState.QUEUED, RunState.RUNNING):
+        passed.add(attempt.pk)
+        return _AGAIN
+    if not image_allowed(attempt.job.spec.get("image", ""), policy):
+        _refuse_image(attempt, policy)
+        return _AGAIN
+    limit = next(r[4] for r in rows if r[0] == attempt.pk)
+    if _full(f"repo:{repo.pk}", policy.max_concurrent_jobs, live, run__repository=repo):
+        passed.update(r[0] for r in rows if r[2] == repo.pk)
+        return _AGAIN
+    if limit and _full(f"run:{run.pk}", _int(limit), live, run=run):
+        passed.update(r[0] for r in rows if r[3] == run.pk)
+        return _AGAIN
+    return _grant(attempt, runner, policy) or _AGAIN
+
+
+_RUN_MAX_CONCURRENCY = "run__plan__policies__max_concurrency"
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _matches(runs_on, caps: frozenset) -> bool:
+    """A job's `runs_on` labels must all be among the runner's capabilities."""
+    if not runs_on:
+        return True
+    if not isinstance(runs_on, list):
         return False
-    held = JobAttempt.objects.filter(
-        run=attempt.run, state__in=(*ATTEMPT_LEASED, AttemptState.CANCEL_REQUESTED)
-    ).count()
-    return held >= int(limit)
+    return all(isinstance(label, str) and label in caps for label in runs_on)
+
+
+def image_allowed(image: str, policy: EffectivePolicy) -> bool:
+    return any(fnmatch.fnmatchcase(image or "", pat) for pat in policy.allowed_images)
+
+
+def _lock_first(pks: list[int]) -> JobAttempt | None:
+    qs = (
+        JobAttempt.objects.filter(pk__in=pks, state=AttemptState.QUEUED)
+        .select_related("job", "run", "run__repository", "run__repository__policy")
+        .defer("run__plan", "run__recipe")
+        .order_by("run_created_at", "id")
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    return qs.first()
+
+
+def _take_turns(key: str) -> None:
+    """Serialise the claims that are close to one limit (PostgreSQL advisory lock, held
+    to the end of this transaction); SQLite serialises writers anyway."""
+    if connection.vendor == "postgresql":
+        lock = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock])
+
+
+def _live_leases() -> int | None:
+    """How many leases are live, or None when the global limit is reached."""
+    limit = settings.DELTACI_MAX_CONCURRENT_LEASES
+    live = Lease.objects.filter(state__in=LEASE_LIVE).count()
+    if live + NEAR_LIMIT >= limit:
+        _take_turns("leases")
+        live = Lease.objects.filter(state__in=LEASE_LIVE).count()
+    return live if live < limit else None
+
+
+def _full(key: str, limit: int, live: int, **scope) -> bool:
+    """Does `scope` (a repository or a run) already hold `limit` attempts? Held attempts
+    all have live leases, so far below the limit no count is needed."""
+    if live + NEAR_LIMIT < limit:
+        return False
+    _take_turns(key)
+    return JobAttempt.objects.filter(state__in=HELD, **scope).count() >= limit
 
 
 def _refuse_image(attempt: JobAttempt, policy: EffectivePolicy) -> None:
-    """The policy changed after planning: the image is no longer allowed. Fail the
-    attempt with a clear reason rather than leave it queued forever."""
+    """The policy changed after planning and no longer allows the job's image: end the
+    attempt and the job with a clear reason rather than leave them queued forever."""
     image = attempt.job.spec.get("image", "")
-    if states.transition(
-        states.ATTEMPT,
-        attempt,
-        AttemptState.CANCELED,
-        why=f"image {image} not allowed by policy",
-        summary=f"image {image!r} is not allowed by the repository policy",
+    message = f"image {image!r} is not allowed by the repository policy"
+    if not states.transition(
+        states.ATTEMPT, attempt, AttemptState.CANCELED, why="image not allowed", summary=message
     ):
-        record(
-            "policy.violation",
-            run=attempt.run,
-            target=attempt.job.name,
-            image=image,
-            allowed=policy.allowed_images,
-        )
-        states.transition(
-            states.JOB,
-            attempt.job,
-            JobState.CANCELED,
-            why="image not allowed",
-            reason=f"image {image!r} is not allowed by the repository policy",
-        )
-        engine.advance_run(attempt.run)
+        return
+    record(
+        "policy.violation",
+        run=attempt.run,
+        target=attempt.job.name,
+        image=image,
+        allowed=policy.allowed_images,
+    )
+    states.transition(
+        states.JOB,
+        attempt.job,
+        JobState.CANCELED,
+        why="image not allowed",
+        reason_code="IMAGE_NOT_ALLOWED",
+        reason=message,
+    )
+    engine.advance_run(attempt.run)
 
 
 def _grant(attempt: JobAttempt, runner: Runner, policy: EffectivePolicy) -> Granted | None:
-    now = timezone.now()
+    actor = f"runner:{runner.name}"
     if not states.transition(
-        states.ATTEMPT,
-        attempt,
-        AttemptState.LEASED,
-        why="lease granted",
-        actor=f"runner:{runner.name}",
+        states.ATTEMPT, attempt, AttemptState.LEASED, why="lease granted", actor=actor
     ):
         return None
+    now = timezone.now()
     lease_id = new_token()
-    ttl = policy.lease_ttl_seconds
+    digest = lease_digest(lease_id)
     lease = Lease.objects.create(
         attempt=attempt,
         runner=runner,
-        lease_hash=lease_digest(lease_id),
-        lease_prefix=lease_digest(lease_id)[:12],
+        lease_hash=digest,
+        lease_prefix=digest[:12],
         granted_at=now,
         ack_deadline=now + timedelta(seconds=settings.DELTACI_ACK_TIMEOUT_SECONDS),
-        expires_at=now + timedelta(seconds=ttl),
+        expires_at=now + timedelta(seconds=policy.lease_ttl_seconds),
     )
     job, run = attempt.job, attempt.run
-    states.transition(states.JOB, job, JobState.RUNNING, why="first attempt leased")
+    if job.state == JobState.QUEUED:
+        states.transition(states.JOB, job, JobState.RUNNING, why="first attempt leased")
     if run.state == RunState.QUEUED:
         states.transition(states.RUN, run, RunState.RUNNING, why="first attempt leased")
     record(
         "lease.grant",
-        actor=f"runner:{runner.name}",
+        actor=actor,
         run=run,
         target=lease.lease_prefix,
         job=job.name,
         attempt=attempt.attempt_number,
     )
-    body = granted_body(attempt, lease_id, policy, runner)
-    return Granted(lease=lease, lease_id=lease_id, body=body)
-
-
-def granted_body(
-    attempt: JobAttempt, lease_id: str, policy: EffectivePolicy, runner: Runner
-) -> dict:
-    from apps.policies.secrets import secrets_for_job
-    from apps.vcs.auth import runner_clone_token
-
-    job, run = attempt.job, attempt.run
-    spec = job.spec
-    repo = run.repository
-    fork = run.is_fork
-    caches = []
-    if policy.caching_enabled:
-        for c in spec.get("caches", []):
-            caches.append(
-                {
-                    **c,
-                    "key": f"{repo.environment}:{c.get('key', '')}",
-                    "read_only": bool(fork or c.get("read_only")),
-                }
-            )
-    source = {"repo_url": repo.url, "ref": run.ref, "commit_sha": run.commit_sha}
-    clone_token = runner_clone_token(repo)
-    if clone_token:
-        source["clone_token"] = clone_token
-    return {
-        "type": "LeaseGranted",
-        "run_id": str(run.pk),
-        "job_id": str(job.pk),
-        "attempt_id": str(attempt.pk),
-        "attempt_number": attempt.attempt_number,
-        "lease_id": lease_id,
-        "lease_ttl_seconds": policy.lease_ttl_seconds,
-        "heartbeat_interval_seconds": policy.heartbeat_interval_seconds,
-        "ack_timeout_seconds": settings.DELTACI_ACK_TIMEOUT_SECONDS,
-        "max_runtime_seconds": int(spec.get("timeout_seconds") or policy.job_timeout_seconds),
-        "source": source,
-        "job_spec": {
-            "name": job.name,
-            "workdir": spec.get("workdir", "."),
-            "image": spec.get("image", ""),
-            "steps": list(spec.get("steps", [])),
-            "env": {**spec.get("env", {}), "CI": "true"},
-            "artifacts": list(spec.get("artifacts", [])),
-            "caches": caches,
-            "limits": dict(spec.get("limits", {})),
-        },
-        "policy": {"egress": {"mode": policy.egress_mode, "allow": list(policy.egress_allow)}},
-        "secrets": secrets_for_job(
-            run, list(spec.get("secrets", [])), actor=f"runner:{runner.name}"
-        ),
-    }
+    return Granted(
+        lease=lease, lease_id=lease_id, body=granted_body(attempt, lease_id, policy, runner)
+    )
 
 
 # --- lease-scoped messages -------------------------------------------------------------
@@ -255,37 +278,55 @@ def find_lease(runner: Runner, lease_id: str, *, lock: bool = False) -> Lease:
     if not isinstance(lease_id, str) or not lease_id or len(lease_id) > 200:
         raise StaleLease("UNKNOWN_LEASE")
     qs = Lease.objects.select_related(
-        "attempt", "attempt__job", "attempt__run", "attempt__run__repository"
-    )
+        "attempt",
+        "attempt__job",
+        "attempt__run",
+        "attempt__run__repository",
+        "attempt__run__repository__policy",
+    ).defer("attempt__run__plan", "attempt__run__recipe")
     if lock:
-        qs = (
-            qs.select_for_update(of=("self",))
-            if connection.features.has_select_for_update_of
-            else qs.select_for_update()
-        )
+        qs = qs.select_for_update(of=("self",))
     lease = qs.filter(lease_hash=lease_digest(lease_id)).first()
     if lease is None or lease.runner_id != runner.pk:
         raise StaleLease("UNKNOWN_LEASE")
     return lease
 
 
-def _require_live(lease: Lease) -> None:
+def stale_reason(lease: Lease, now: datetime | None = None) -> str | None:
+    """Why messages on this lease are refused, or None while it is live. A lease past its
+    TTL (or its ack deadline) is refused at once; the supervisor records the expiry."""
     if lease.state not in LEASE_LIVE:
-        raise StaleLease(_STALE_REASON[lease.state])
-    now = timezone.now()
+        return _STALE_REASON[lease.state]
+    now = now or timezone.now()
     if lease.expires_at <= now or (lease.state == LeaseState.GRANTED and lease.ack_deadline <= now):
-        raise StaleLease("LEASE_EXPIRED")  # the supervisor records the expiry
+        return "LEASE_EXPIRED"
+    return None
+
+
+def require_live(lease: Lease) -> None:
+    reason = stale_reason(lease)
+    if reason:
+        raise StaleLease(reason)
+
+
+def _live_now(now: datetime) -> Q:
+    return Q(state=LeaseState.ACTIVE, expires_at__gt=now) | Q(
+        state=LeaseState.GRANTED, expires_at__gt=now, ack_deadline__gt=now
+    )
 
 
 def _activate(lease: Lease, actor: str) -> None:
-    """GRANTED -> ACTIVE (ack, or the first heartbeat / Complete counting as one)."""
-    if lease.state == LeaseState.GRANTED:
-        if not states.transition(
-            states.LEASE, lease, LeaseState.ACTIVE, why="acknowledged", actor=actor
-        ):
-            lease.refresh_from_db(fields=["state"])
-            _require_live(lease)
-            return
+    """GRANTED -> ACTIVE (AckLease, or the first heartbeat or a Complete counting as one)
+    and the attempt LEASED -> STARTING."""
+    if lease.state != LeaseState.GRANTED:
+        return
+    if not states.transition(
+        states.LEASE, lease, LeaseState.ACTIVE, why="acknowledged", actor=actor
+    ):
+        lease.refresh_from_db(fields=["state", "expires_at", "ack_deadline"])
+        require_live(lease)
+        return
+    if lease.attempt.state == AttemptState.LEASED:
         states.transition(
             states.ATTEMPT,
             lease.attempt,
@@ -297,34 +338,43 @@ def _activate(lease: Lease, actor: str) -> None:
 
 @transaction.atomic
 def ack(runner: Runner, lease_id: str) -> Lease:
+    """AckLease: GRANTED -> ACTIVE; a duplicate on a live ACTIVE lease is answered again."""
     lease = find_lease(runner, lease_id, lock=True)
-    if lease.state == LeaseState.ACTIVE and lease.expires_at > timezone.now():
-        return lease  # duplicate ack
-    _require_live(lease)
+    require_live(lease)
     _activate(lease, f"runner:{runner.name}")
     return lease
 
 
-@transaction.atomic
-def heartbeat(runner: Runner, lease_id: str, progress: dict | None) -> dict:
-    lease = find_lease(runner, lease_id, lock=True)
-    _require_live(lease)
-    actor = f"runner:{runner.name}"
-    policy = policy_for(lease.attempt.run.repository)
+def _uploading(progress: dict | None) -> bool:
+    """The optional progress report RUNNING -> UPLOADING: the step or message says so."""
+    if not progress:
+        return False
+    words = f"{progress.get('current_step') or ''} {progress.get('message') or ''}".lower()
+    return "uploading" in words
+
+
+def heartbeat(runner: Runner, lease_id: str, progress: dict | None = None) -> dict:
+    """Renew the TTL with one conditional UPDATE (no transaction, no row lock on the hot
+    path); the first heartbeat also acknowledges and starts the attempt."""
+    lease = find_lease(runner, lease_id)
+    require_live(lease)
+    attempt = lease.attempt
+    ttl = policy_for(attempt.run.repository).lease_ttl_seconds
     now = timezone.now()
-    ttl = policy.lease_ttl_seconds
-    Lease.objects.filter(pk=lease.pk).update(
+    renewed = Lease.objects.filter(_live_now(now), pk=lease.pk).update(
         expires_at=now + timedelta(seconds=ttl), last_heartbeat_at=now
     )
-    _activate(lease, actor)
-    attempt = lease.attempt
-    if attempt.state == AttemptState.STARTING:
-        states.transition(
-            states.ATTEMPT, attempt, AttemptState.RUNNING, why="first heartbeat", actor=actor
-        )
-    if progress:
-        JobAttempt.objects.filter(pk=attempt.pk).update(progress=progress)
-    attempt.refresh_from_db(fields=["state", "cancel_reason", "cancel_requested_at"])
+    if not renewed:  # the supervisor (or a Complete) got there first
+        lease.refresh_from_db(fields=["state", "expires_at", "ack_deadline"])
+        raise StaleLease(stale_reason(lease, now) or "LEASE_EXPIRED")
+    progress = dict(progress) if progress else None
+    steps = (
+        lease.state == LeaseState.GRANTED
+        or attempt.state in (AttemptState.LEASED, AttemptState.STARTING)
+        or (attempt.state == AttemptState.RUNNING and _uploading(progress))
+    )
+    if steps or (progress and progress != attempt.progress):
+        _advance_on_heartbeat(lease, f"runner:{runner.name}", progress)
     cancel = attempt.state == AttemptState.CANCEL_REQUESTED
     remaining = 0
     if cancel and attempt.cancel_requested_at:
@@ -339,33 +389,57 @@ def heartbeat(runner: Runner, lease_id: str, progress: dict | None) -> dict:
         "new_lease_ttl_seconds": ttl,
         "cancel_requested": cancel,
         "cancel_deadline_seconds": remaining,
-        "cancel_reason": attempt.cancel_reason or None if cancel else None,
+        "cancel_reason": (attempt.cancel_reason or None) if cancel else None,
     }
 
 
-def complete_digest(body: dict) -> str:
+@transaction.atomic
+def _advance_on_heartbeat(lease: Lease, actor: str, progress: dict | None) -> None:
+    attempt = lease.attempt
+    _activate(lease, actor)
+    if attempt.state == AttemptState.STARTING:
+        states.transition(
+            states.ATTEMPT, attempt, AttemptState.RUNNING, why="first heartbeat", actor=actor
+        )
+    if attempt.state == AttemptState.RUNNING and _uploading(progress):
+        states.transition(
+            states.ATTEMPT, attempt, AttemptState.UPLOADING, why="uploading", actor=actor
+        )
+    if progress and progress != attempt.progress:
+        JobAttempt.objects.filter(pk=attempt.pk).update(progress=progress)
+        attempt.progress = progress
+
+
+def complete_digest(message: dict) -> str:
+    """The fingerprint of a Complete, so its exact repeat is recognised."""
+    canonical = {k: v for k, v in message.items() if k != "type"}
     return hashlib.sha256(
-        json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+        json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str).encode()
     ).hexdigest()
 
 
 @transaction.atomic
-def complete(runner: Runner, lease_id: str, body: dict, recorded_keys: set[str]) -> None:
-    """Accept the runner's result. `recorded_keys` are the artifact keys (already
-    checked to exist in this attempt's prefix) to record."""
-    from apps.artifacts import logs
-    from apps.artifacts.models import Artifact
+def complete(
+    runner: Runner, lease_id: str, message: dict, recorded_keys: frozenset[str] = frozenset()
+) -> bool:
+    """Accept the runner's result; False when this is the repeat of the accepted one.
+
+    `message` is the validated Complete; `recorded_keys` the artifact keys already
+    checked to lie in this attempt's prefix (see apps/runners/uploads.py)."""
+    from apps.runs.failures import classify, log_tail
 
     lease = find_lease(runner, lease_id, lock=True)
-    digest = complete_digest(body)
+    digest = complete_digest(message)
     if lease.state == LeaseState.COMPLETED:
         if lease.complete_digest == digest:
-            return  # the same Complete again: same answer, no change
+            return False  # the same Complete again: the same answer, no change
         raise InvalidState("this lease already completed with a different result")
-    _require_live(lease)
+    require_live(lease)
     attempt = lease.attempt
     if attempt.state == AttemptState.CANCEL_REQUESTED:
         raise InvalidState("the attempt is being cancelled; send CancelAck")
+    if attempt.state not in ATTEMPT_LEASED:
+        raise InvalidState(f"the attempt is {attempt.state}")
     actor = f"runner:{runner.name}"
     _activate(lease, actor)
     if not states.transition(
@@ -377,14 +451,14 @@ def complete(runner: Runner, lease_id: str, body: dict, recorded_keys: set[str])
         complete_digest=digest,
     ):
         raise InvalidState("the lease changed state; result ignored")
-    status = body["status"]
-    exit_code = body.get("exit_code")
-    fields = {"exit_code": exit_code, "summary": str(body.get("summary") or "")[:10000]}
+    status = message["status"]
+    exit_code = message.get("exit_code")
+    fields = {"exit_code": exit_code, "summary": str(message.get("summary") or "")[:10000]}
     if status != AttemptState.SUCCEEDED:
         c = classify(
             status=status,
             exit_code=exit_code,
-            log_tail=logs.tail(attempt),
+            log_tail=log_tail(attempt),
             job_name=attempt.job.name,
         )
         fields.update(
@@ -393,16 +467,19 @@ def complete(runner: Runner, lease_id: str, body: dict, recorded_keys: set[str])
     states.transition(
         states.ATTEMPT, attempt, status, why=f"complete: {status}", actor=actor, **fields
     )
-    if recorded_keys:
-        Artifact.objects.filter(attempt=attempt, key__in=recorded_keys).update(recorded=True)
-    transaction.on_commit(lambda: _after_attempt_end(attempt.pk))
+    _record_artifacts(attempt, recorded_keys)
+    after_attempt_end(attempt)
     engine.resolve_attempt(attempt, actor=actor)
+    return True
 
 
 @transaction.atomic
-def cancel_ack(runner: Runner, lease_id: str, body: dict) -> None:
+def cancel_ack(
+    runner: Runner, lease_id: str, message: dict, recorded_keys: frozenset[str] = frozenset()
+) -> None:
+    """CancelAck: only while a cancel is pending and the lease is live."""
     lease = find_lease(runner, lease_id, lock=True)
-    _require_live(lease)
+    require_live(lease)
     attempt = lease.attempt
     if attempt.state != AttemptState.CANCEL_REQUESTED:
         raise InvalidState("no cancellation is pending for this lease")
@@ -415,32 +492,115 @@ def cancel_ack(runner: Runner, lease_id: str, body: dict) -> None:
         attempt,
         why="cancel acknowledged",
         actor=actor,
-        summary=str(body.get("summary") or "")[:10000],
+        summary=str(message.get("summary") or "")[:10000],
     )
-    transaction.on_commit(lambda: _after_attempt_end(attempt.pk))
+    _record_artifacts(attempt, recorded_keys)
+    after_attempt_end(attempt)
     engine.resolve_attempt(attempt, actor=actor)
 
 
-def final_attempt_after_cancel(attempt: JobAttempt, *, why: str, actor: str, **fields) -> None:
-    """A cancelled attempt ends CANCELED, or TIMED_OUT when the cancel was a job timeout."""
-    from apps.runs.choices import CancelReason, FailureClass
+def _record_artifacts(attempt: JobAttempt, keys: frozenset[str]) -> None:
+    from apps.artifacts.models import Artifact
 
+    if keys:
+        Artifact.objects.filter(attempt=attempt, key__in=keys).update(recorded=True)
+
+
+def final_attempt_after_cancel(attempt: JobAttempt, *, why: str, actor: str, **fields) -> bool:
+    """A cancelled attempt ends CANCELED, or TIMED_OUT when the cancel was a job timeout."""
     if attempt.cancel_reason == CancelReason.TIMEOUT:
         fields.update(
             failure_class=FailureClass.INFRASTRUCTURE,
             failure_confidence=0.6,
             failure_detail="job exceeded its time limit",
         )
-        states.transition(
-            states.ATTEMPT, attempt, AttemptState.TIMED_OUT, why=why, actor=actor, **fields
+        return states.transition(
+            states.ATTEMPT,
+            attempt,
+            AttemptState.TIMED_OUT,
+            why=why,
+            actor=actor,
+            only_from=(AttemptState.CANCEL_REQUESTED,),
+            **fields,
         )
+    return states.transition(
+        states.ATTEMPT,
+        attempt,
+        AttemptState.CANCELED,
+        why=why,
+        actor=actor,
+        only_from=(AttemptState.CANCEL_REQUESTED,),
+        **fields,
+    )
+
+
+# --- ending a lease from the control plane ----------------------------------------------
+
+
+def lock_lease(pk: int) -> Lease | None:
+    """A lease row locked for this transaction (call inside atomic())."""
+    return (
+        Lease.objects.select_for_update(of=("self",))
+        .select_related(
+            "attempt", "attempt__job", "attempt__run", "attempt__run__repository", "runner"
+        )
+        .defer("attempt__run__plan", "attempt__run__recipe")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def end_lease(lease: Lease, to: str, *, why: str, actor: str) -> bool:
+    """Expire or revoke a live lease (locked by the caller). The attempt goes STALE and
+    is retried within the infra budget — or, when a cancel was pending, is finalised as
+    that cancel (CANCELED, or TIMED_OUT for a job timeout)."""
+    if not states.transition(states.LEASE, lease, to, why=why, actor=actor, only_from=LEASE_LIVE):
+        return False
+    attempt = lease.attempt
+    attempt.refresh_from_db(fields=["state", "cancel_reason"])
+    if attempt.state == AttemptState.CANCEL_REQUESTED:
+        final_attempt_after_cancel(attempt, why=f"{why} (forced)", actor=actor)
     else:
         states.transition(
-            states.ATTEMPT, attempt, AttemptState.CANCELED, why=why, actor=actor, **fields
+            states.ATTEMPT,
+            attempt,
+            AttemptState.STALE,
+            why=why,
+            actor=actor,
+            only_from=ATTEMPT_LEASED,
+            failure_class=FailureClass.INFRASTRUCTURE,
+            failure_confidence=1.0,
+            failure_detail=f"runner lost: {why}",
         )
+    after_attempt_end(attempt)
+    engine.resolve_attempt(attempt, actor=actor)
+    return True
 
 
-def _after_attempt_end(attempt_id: int) -> None:
-    from apps.artifacts.tasks import finalize_log
+@transaction.atomic
+def revoke(lease: Lease, *, actor: str, why: str = "revoked by an operator") -> bool:
+    """Operator revocation: the runner's next message is answered LEASE_REVOKED."""
+    locked = lock_lease(lease.pk)
+    if locked is None or not end_lease(locked, LeaseState.REVOKED, why=why, actor=actor):
+        return False
+    record(
+        "lease.revoke",
+        actor=actor,
+        run=locked.attempt.run,
+        target=locked.lease_prefix,
+        why=why,
+        runner=locked.runner.name,
+    )
+    return True
 
-    finalize_log.delay(attempt_id)
+
+def after_attempt_end(attempt: JobAttempt) -> None:
+    """Once the attempt's end commits: finalise its live log into the artifact store."""
+    pk = attempt.pk
+
+    def _finalize() -> None:
+        from apps.artifacts.tasks import finalize_log
+
+        finalize_log.delay(pk)
+
+    transaction.on_commit(_finalize)

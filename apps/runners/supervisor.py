@@ -1,143 +1,181 @@
 """The supervisor: every time limit of states.md, enforced as explicit transitions.
 
 Each duty is a small function over a bounded batch that takes `now`, so tests inject
-the clock and call them directly. Every item is handled in its own transaction with
-compare-and-set transitions: two supervisors running at once cannot both act.
+the clock and call them directly. Every item is handled in its own short transaction
+that locks the row and re-checks the limit against it, so a heartbeat or a Complete that
+lands first wins, and two supervisors running at once cannot both act. Every expiry and
+forced action writes an audit event.
 """
 
 import logging
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.audit.actions import record
-from apps.policies.effective import policy_for
+from apps.policies.effective import EffectivePolicy, effective_policy
+from apps.policies.models import Policy
+from apps.runners import leasing, wakeup
 from apps.runners.choices import LEASE_LIVE, LeaseState
-from apps.runners.leasing import _after_attempt_end, final_attempt_after_cancel
+from apps.runners.jobspec import max_runtime_seconds
 from apps.runners.models import Lease
 from apps.runs import engine, states
-from apps.runs.choices import ATTEMPT_LEASED, AttemptState, CancelReason, FailureClass, RunState
-from apps.runs.models import JobAttempt, Run
+from apps.runs.choices import (
+    ATTEMPT_ACTIVE,
+    ATTEMPT_LEASED,
+    AttemptState,
+    CancelReason,
+    RunState,
+)
+from apps.runs.models import JobAttempt, Run, StateEvent
 
 log = logging.getLogger(__name__)
-BATCH = 200
+BATCH = 200  # items acted on per duty and pass
+SCAN_PAGES = 20  # pages of BATCH rows examined per pass by the timeout scans
 PLANNING_TIMEOUT = timedelta(minutes=15)
 
 
-def expire_leases(now=None) -> int:
+class _Policies:
+    """Effective policies per repository for one pass: one query for all of them."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, EffectivePolicy] = {}
+
+    def get(self, repository_id: int) -> EffectivePolicy:
+        if repository_id not in self._cache:
+            row = Policy.objects.filter(repository_id=repository_id).first()
+            self._cache[repository_id] = effective_policy(row)
+        return self._cache[repository_id]
+
+
+def _pages(qs, fields: tuple[str, ...], order: str) -> Iterator[tuple]:
+    """Rows of `qs` in keyset pages of BATCH, ordered by (order, id), at most SCAN_PAGES."""
+    after = None
+    for _ in range(SCAN_PAGES):
+        page = qs
+        if after is not None:
+            page = page.filter(
+                Q(**{f"{order}__gt": after[0]}) | Q(**{order: after[0], "id__gt": after[1]})
+            )
+        rows = list(page.order_by(order, "id").values_list(order, "id", *fields)[:BATCH])
+        yield from rows
+        if len(rows) < BATCH:
+            return
+        after = rows[-1][:2]
+
+
+def _expiry(lease: Lease, now: datetime) -> str | None:
+    if lease.state not in LEASE_LIVE:
+        return None
+    if lease.state == LeaseState.GRANTED and lease.ack_deadline <= now:
+        return "ack timeout"
+    if lease.expires_at <= now:
+        return "TTL passed"
+    return None
+
+
+def expire_leases(now: datetime | None = None) -> int:
     """Leases past their TTL, or not acknowledged in time: lease EXPIRED, attempt STALE
     (runner lost, infrastructure) and retried within the infra budget."""
     now = now or timezone.now()
-    due = (
-        Lease.objects.filter(state__in=LEASE_LIVE)
-        .filter(Q(expires_at__lte=now) | Q(state=LeaseState.GRANTED, ack_deadline__lte=now))
+    due = list(
+        Lease.objects.filter(
+            Q(state=LeaseState.ACTIVE, expires_at__lte=now)
+            | Q(state=LeaseState.GRANTED) & (Q(expires_at__lte=now) | Q(ack_deadline__lte=now))
+        )
+        .order_by("expires_at")
         .values_list("pk", flat=True)[:BATCH]
     )
     done = 0
-    for pk in list(due):
+    for pk in due:
         with transaction.atomic():
-            lease = Lease.objects.select_related(
-                "attempt", "attempt__job", "attempt__run", "runner"
-            ).get(pk=pk)
-            why = (
-                "ack timeout"
-                if lease.state == LeaseState.GRANTED and lease.ack_deadline <= now
-                else "TTL passed"
-            )
-            if not states.transition(
-                states.LEASE, lease, LeaseState.EXPIRED, why=why, only_from=LEASE_LIVE
+            lease = leasing.lock_lease(pk)
+            why = _expiry(lease, now) if lease else None
+            if not why or not leasing.end_lease(
+                lease, LeaseState.EXPIRED, why=f"lease expired ({why})", actor="supervisor"
             ):
                 continue
             done += 1
-            attempt = lease.attempt
             record(
                 "lease.expire",
-                run=attempt.run,
+                run=lease.attempt.run,
                 target=lease.lease_prefix,
                 why=why,
                 runner=lease.runner.name,
             )
-            if attempt.state == AttemptState.CANCEL_REQUESTED:
-                final_attempt_after_cancel(
-                    attempt, why=f"lease expired during cancel ({why})", actor="supervisor"
-                )
-            else:
-                states.transition(
-                    states.ATTEMPT,
-                    attempt,
-                    AttemptState.STALE,
-                    why=f"lease expired ({why})",
-                    actor="supervisor",
-                    failure_class=FailureClass.INFRASTRUCTURE,
-                    failure_confidence=1.0,
-                    failure_detail=f"runner lost: lease expired ({why})",
-                )
-            transaction.on_commit(lambda a=attempt.pk: _after_attempt_end(a))
-            engine.resolve_attempt(attempt, actor="supervisor")
     return done
 
 
-def enforce_job_timeouts(now=None) -> int:
-    """Attempts running past max_runtime are asked to stop (reason TIMEOUT); they end
-    TIMED_OUT on CancelAck or at the cancel deadline."""
+def enforce_job_timeouts(now: datetime | None = None) -> int:
+    """Attempts running past max_runtime_seconds are asked to stop (reason TIMEOUT); they
+    end TIMED_OUT on CancelAck or at the cancel deadline."""
     now = now or timezone.now()
+    policies = _Policies()
+    held = JobAttempt.objects.filter(state__in=ATTEMPT_LEASED, leased_at__isnull=False)
+    due = []
+    for leased_at, pk, timeout, repo_id in _pages(
+        held, ("job__spec__timeout_seconds", "run__repository_id"), "leased_at"
+    ):
+        limit = max_runtime_seconds({"timeout_seconds": timeout}, policies.get(repo_id))
+        if leased_at + timedelta(seconds=limit) <= now:
+            due.append((pk, limit))
+        if len(due) >= BATCH:
+            break
     done = 0
-    held = JobAttempt.objects.filter(
-        state__in=ATTEMPT_LEASED, leased_at__isnull=False
-    ).select_related("job", "run", "run__repository")
-    for attempt in held.order_by("leased_at")[: BATCH * 5]:
-        limit = int(
-            attempt.job.spec.get("timeout_seconds")
-            or policy_for(attempt.run.repository).job_timeout_seconds
-        )
-        if attempt.leased_at + timedelta(seconds=limit) > now:
-            continue
+    for pk, limit in due:
         with transaction.atomic():
-            if states.transition(
+            attempt = JobAttempt.objects.select_related("job", "run", "run__repository").get(pk=pk)
+            if not states.transition(
                 states.ATTEMPT,
                 attempt,
                 AttemptState.CANCEL_REQUESTED,
                 why=f"job timeout ({limit}s)",
                 actor="supervisor",
+                only_from=ATTEMPT_LEASED,
                 cancel_reason=CancelReason.TIMEOUT,
                 cancel_requested_at=now,
             ):
-                done += 1
-                record(
-                    "attempt.timeout", run=attempt.run, target=attempt.job.name, limit_seconds=limit
-                )
+                continue
+            done += 1
+            record("attempt.timeout", run=attempt.run, target=attempt.job.name, limit_seconds=limit)
+            transaction.on_commit(wakeup.notify_cancel)
     return done
 
 
-def enforce_cancel_deadlines(now=None) -> int:
-    """Attempts that did not acknowledge a cancel in time are forced: lease REVOKED."""
+def enforce_cancel_deadlines(now: datetime | None = None) -> int:
+    """Attempts that did not acknowledge a cancel in time are forced: attempt CANCELED
+    (TIMED_OUT for a job timeout), lease REVOKED."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.DELTACI_CANCEL_DEADLINE_SECONDS)
-    due = JobAttempt.objects.filter(
-        state=AttemptState.CANCEL_REQUESTED, cancel_requested_at__lte=cutoff
-    ).values_list("pk", flat=True)[:BATCH]
+    due = list(
+        JobAttempt.objects.filter(
+            state=AttemptState.CANCEL_REQUESTED, cancel_requested_at__lte=cutoff
+        ).values_list("pk", flat=True)[:BATCH]
+    )
     done = 0
-    for pk in list(due):
+    for pk in due:
         with transaction.atomic():
-            attempt = JobAttempt.objects.select_related("job", "run").get(pk=pk)
-            lease = Lease.objects.filter(attempt=attempt).first()
-            if lease and lease.state in LEASE_LIVE:
-                lease.attempt = attempt
-                states.transition(
-                    states.LEASE,
-                    lease,
-                    LeaseState.REVOKED,
-                    why="cancel deadline passed",
-                    actor="supervisor",
+            lease_pk = Lease.objects.filter(attempt_id=pk).values_list("pk", flat=True).first()
+            lease = leasing.lock_lease(lease_pk) if lease_pk else None
+            if lease is not None and lease.state in LEASE_LIVE:
+                forced = leasing.end_lease(
+                    lease, LeaseState.REVOKED, why="cancel deadline passed", actor="supervisor"
                 )
-            if attempt.state != AttemptState.CANCEL_REQUESTED:
+                attempt = lease.attempt
+            else:  # the lease already ended: finish the cancel it left behind
+                attempt = JobAttempt.objects.select_related("job", "run").get(pk=pk)
+                forced = leasing.final_attempt_after_cancel(
+                    attempt, why="cancel deadline passed (forced)", actor="supervisor"
+                )
+                if forced:
+                    leasing.after_attempt_end(attempt)
+                    engine.resolve_attempt(attempt, actor="supervisor")
+            if not forced:
                 continue
-            final_attempt_after_cancel(
-                attempt, why="cancel deadline passed (forced)", actor="supervisor"
-            )
             done += 1
             record(
                 "attempt.force_cancel",
@@ -146,26 +184,30 @@ def enforce_cancel_deadlines(now=None) -> int:
                 lease=lease.lease_prefix if lease else "",
                 reason=attempt.cancel_reason,
             )
-            transaction.on_commit(lambda a=attempt.pk: _after_attempt_end(a))
-            engine.resolve_attempt(attempt, actor="supervisor")
     return done
 
 
-def enforce_run_timeouts(now=None) -> int:
+def enforce_run_timeouts(now: datetime | None = None) -> int:
+    """Runs past their time limit end TIMEOUT; their active attempts are asked to stop."""
     from apps.runs.actions import stop_jobs
 
     now = now or timezone.now()
+    policies = _Policies()
+    active = Run.objects.filter(state__in=(RunState.QUEUED, RunState.RUNNING))
+    due = []
+    for created_at, pk, own, repo_id in _pages(
+        active, ("plan__policies__max_runtime_seconds", "repository_id"), "created_at"
+    ):
+        limit = _positive(own) or policies.get(repo_id).run_timeout_seconds
+        if created_at + timedelta(seconds=limit) <= now:
+            due.append((pk, limit))
+        if len(due) >= BATCH:
+            break
     done = 0
-    for run in Run.objects.filter(state__in=(RunState.QUEUED, RunState.RUNNING)).select_related(
-        "repository"
-    )[: BATCH * 5]:
-        limit = ((run.plan or {}).get("policies") or {}).get("max_runtime_seconds") or policy_for(
-            run.repository
-        ).run_timeout_seconds
-        if run.created_at + timedelta(seconds=int(limit)) > now:
-            continue
+    for pk, limit in due:
         with transaction.atomic():
-            if states.transition(
+            run = Run.objects.select_related("repository").get(pk=pk)
+            if not states.transition(
                 states.RUN,
                 run,
                 RunState.TIMEOUT,
@@ -173,21 +215,34 @@ def enforce_run_timeouts(now=None) -> int:
                 actor="supervisor",
                 reason=f"the run exceeded its time limit of {limit}s",
             ):
-                done += 1
-                record("run.timeout", run=run, limit_seconds=int(limit))
-                stop_jobs(run, cancel_reason=CancelReason.TIMEOUT, actor="supervisor")
+                continue
+            done += 1
+            record("run.timeout", run=run, limit_seconds=limit)
+            stop_jobs(run, cancel_reason=CancelReason.TIMEOUT, actor="supervisor")
     return done
 
 
-def fail_stuck_planning(now=None) -> int:
+def _positive(value) -> int:
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def fail_stuck_planning(now: datetime | None = None) -> int:
+    """Runs that entered PLANNING longer ago than the planning timeout fail."""
     now = now or timezone.now()
+    entered_long_ago = StateEvent.objects.filter(
+        kind="run",
+        object_id=OuterRef("pk"),
+        to_state=RunState.PLANNING,
+        created_at__lte=now - PLANNING_TIMEOUT,
+    )
     done = 0
-    for run in Run.objects.filter(state=RunState.PLANNING, updated_at__lte=now - PLANNING_TIMEOUT)[
-        :BATCH
-    ]:
+    for run in Run.objects.filter(Exists(entered_long_ago), state=RunState.PLANNING)[:BATCH]:
+        msg = f"planning did not finish within {int(PLANNING_TIMEOUT.total_seconds())}s"
         with transaction.atomic():
-            msg = f"planning did not finish within {int(PLANNING_TIMEOUT.total_seconds())}s"
-            if states.transition(
+            if not states.transition(
                 states.RUN,
                 run,
                 RunState.PLAN_FAILED,
@@ -195,23 +250,28 @@ def fail_stuck_planning(now=None) -> int:
                 actor="supervisor",
                 plan_error=msg,
             ):
-                states.transition(
-                    states.RUN,
-                    run,
-                    RunState.FAILED,
-                    why="plan failed",
-                    actor="supervisor",
-                    reason=msg,
-                )
-                done += 1
+                continue
+            states.transition(
+                states.RUN, run, RunState.FAILED, why="plan failed", actor="supervisor", reason=msg
+            )
+            record(
+                "run.planning_timeout", run=run, limit_seconds=int(PLANNING_TIMEOUT.total_seconds())
+            )
+            done += 1
     return done
 
 
 def advance_runs() -> int:
-    """Safety net: release and finalise runs whose progress a lost message left behind."""
+    """Safety net: a run that is active but has no active attempt cannot move by itself
+    (nothing will end); release its ready jobs or finalise it."""
     n = 0
-    active = (RunState.QUEUED, RunState.RUNNING, RunState.CANCEL_REQUESTED)
-    for run in Run.objects.filter(state__in=active).order_by("updated_at")[:BATCH]:
+    in_flight = JobAttempt.objects.filter(run=OuterRef("pk"), state__in=ATTEMPT_ACTIVE)
+    stuck = (
+        Run.objects.filter(state__in=(RunState.QUEUED, RunState.RUNNING, RunState.CANCEL_REQUESTED))
+        .exclude(Exists(in_flight))
+        .order_by("id")[:BATCH]
+    )
+    for run in stuck:
         with transaction.atomic():
             before = run.state
             engine.advance_run(run, actor="supervisor")
@@ -219,7 +279,7 @@ def advance_runs() -> int:
     return n
 
 
-def supervise_once(now=None) -> dict:
+def supervise_once(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     return {
         "leases_expired": expire_leases(now),

@@ -5,6 +5,7 @@ Everything here runs inside the caller's transaction and changes state only thro
 apps/runs/states.py. Each function is idempotent: calling it twice changes nothing more.
 """
 
+from django.db import transaction
 from django.db.models import Max
 
 from apps.runs import states
@@ -18,7 +19,22 @@ from apps.runs.choices import (
 )
 from apps.runs.models import Job, JobAttempt, Run
 
-_FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED, JobState.SKIPPED)
+_FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
+NEED_FAILED = "NEED_FAILED"
+
+
+def need_failed(job: Job) -> bool:
+    """Did this job finally fail (or was it skipped because one of its needs did)?"""
+    return job.state in _FAILED_JOB or (
+        job.state == JobState.SKIPPED and job.reason_code == NEED_FAILED
+    )
+
+
+def need_met(job: Job) -> bool:
+    """Succeeded, or skipped by the planner (not affected by the diff: nothing to wait for)."""
+    return job.state == JobState.SUCCEEDED or (
+        job.state == JobState.SKIPPED and job.reason_code != NEED_FAILED
+    )
 
 
 def queue_attempt(job: Job, *, infra_retry: bool = False, reason: str = "") -> JobAttempt:
@@ -32,6 +48,9 @@ def queue_attempt(job: Job, *, infra_retry: bool = False, reason: str = "") -> J
         run_created_at=job.run.created_at,
     )
     states.transition(states.ATTEMPT, attempt, AttemptState.QUEUED, why=reason or "queued")
+    from apps.runners.wakeup import notify_work
+
+    transaction.on_commit(notify_work)
     return attempt
 
 
@@ -49,7 +68,7 @@ def release_ready_jobs(run: Run) -> int:
             if job.state != JobState.PENDING:
                 continue
             needs = [by_name[n] for n in job.needs if n in by_name]
-            failed = [n for n in needs if n.state in _FAILED_JOB]
+            failed = [n for n in needs if need_failed(n)]
             if failed:
                 names = ", ".join(n.name for n in failed)
                 if states.transition(
@@ -57,11 +76,11 @@ def release_ready_jobs(run: Run) -> int:
                     job,
                     JobState.SKIPPED,
                     why=f"need {names} did not succeed",
-                    reason_code="NEED_FAILED",
+                    reason_code=NEED_FAILED,
                     reason=f"skipped because {names} did not succeed",
                 ):
                     progressed = True
-            elif all(n.state == JobState.SUCCEEDED for n in needs):
+            elif all(need_met(n) for n in needs):
                 if states.transition(states.JOB, job, JobState.QUEUED, why="needs met"):
                     queue_attempt(job)
                     progressed = True
@@ -77,6 +96,7 @@ def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
 
     job = attempt.job
     run = job.run
+    run.refresh_from_db(fields=["state"])
     if job.state in JOB_TERMINAL:
         advance_run(run, actor=actor)
         return
@@ -146,16 +166,12 @@ def advance_run(run: Run, *, actor: str = "system") -> None:
     if run.state not in (RunState.QUEUED, RunState.RUNNING):
         return
     release_ready_jobs(run)
-    jobs = list(run.jobs.values("name", "state", "required", "allow_failure"))
-    if any(j["state"] not in JOB_TERMINAL for j in jobs):
+    jobs = list(run.jobs.only("name", "state", "required", "allow_failure", "reason_code"))
+    if any(j.state not in JOB_TERMINAL for j in jobs):
         return
-    broken = [
-        j["name"]
-        for j in jobs
-        if j["required"]
-        and not j["allow_failure"]
-        and j["state"] in (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
-    ]
+    # A required job that did not succeed breaks the run, including one skipped because
+    # its need failed (even an allow-failure need); planner-skipped jobs are not required.
+    broken = [j.name for j in jobs if j.required and not j.allow_failure and need_failed(j)]
     if broken:
         reason = "required job(s) failed: " + ", ".join(sorted(broken)[:20])
         states.transition(states.RUN, run, RunState.FAILED, why=reason, actor=actor, reason=reason)

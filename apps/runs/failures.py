@@ -86,3 +86,28 @@ def _line(data: bytes, m: re.Match) -> str:
     start = data.rfind(b"\n", 0, m.start()) + 1
     end = data.find(b"\n", m.end())
     return data[start : end if end != -1 else len(data)].decode("utf-8", "replace").strip()[:300]
+
+
+TAIL_BYTES = 64 * 1024
+
+
+def log_tail(attempt, nbytes: int = TAIL_BYTES) -> bytes:
+    """The last `nbytes` of an attempt's log, reading only the last live chunks (a log
+    can be 64 MiB); once finalised, from the log artifact."""
+    from apps.artifacts import logs
+    from apps.artifacts.models import LogChunk
+
+    parts: list[bytes] = []
+    size = 0
+    for data in (
+        LogChunk.objects.filter(attempt_id=attempt.pk)
+        .order_by("-start")
+        .values_list("data", flat=True)
+    ).iterator(chunk_size=2):
+        parts.append(bytes(data))
+        size += len(data)
+        if size >= nbytes:
+            break
+    if parts:
+        return b"".join(reversed(parts))[-nbytes:]
+    return logs.tail(attempt, nbytes)

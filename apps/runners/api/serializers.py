@@ -106,11 +106,18 @@ class ArtifactUploadSerializer(TypedSerializer):
     artifact_type = serializers.ChoiceField(choices=ArtifactType.values)
     size = serializers.IntegerField(min_value=0)
     sha256 = serializers.RegexField(r"^[0-9a-f]{64}$", required=False)
-    content_type = serializers.CharField(
-        max_length=200, required=False, default="application/octet-stream"
+    content_type = serializers.RegexField(
+        r"^[A-Za-z0-9!#$&^_.+-]{1,100}/[A-Za-z0-9!#$&^_.+-]{1,100}"
+        r"(; ?[A-Za-z0-9_.+-]{1,40}=[A-Za-z0-9_.+-]{1,60}){0,3}$",
+        max_length=200,
+        required=False,
+        default="application/octet-stream",
     )
 
     def validate_name(self, value: str) -> str:
-        if ".." in value.split("/") or value.endswith("/") or "//" in value:
-            raise serializers.ValidationError("must be a relative path without '..'")
+        parts = value.split("/")
+        if ".." in value or "." in parts or "" in parts:
+            raise serializers.ValidationError(
+                "must be a relative path without '..', '.' or empty segments"
+            )
         return value

@@ -1,0 +1,107 @@
+"""Lease-scoped bytes: live log chunks, artifact upload requests, and the check of the
+artifact references a Complete or CancelAck lists. Store I/O (a HEAD per reference on
+S3) happens here, before the short transaction that records the result."""
+
+from django.db import transaction
+
+from apps.artifacts import logs, storage
+from apps.artifacts.models import Artifact
+from apps.audit.actions import record
+from apps.policies.effective import policy_for
+from apps.runners import leasing
+from apps.runners.models import Lease, Runner
+
+# The control plane writes the finalised log under this name in the attempt's prefix.
+RESERVED_NAMES = frozenset({"log.txt"})
+
+
+class UploadRefused(Exception):
+    def __init__(self, code: str, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+@transaction.atomic
+def append_log(runner: Runner, lease_id: str, start: int, data: bytes) -> int:
+    """Append a chunk at `start`; returns the next offset (raises logs.LogGap). The lease
+    row is locked so no chunk lands after the Complete that ends the attempt."""
+    lease = leasing.find_lease(runner, lease_id, lock=True)
+    leasing.require_live(lease)
+    attempt = lease.attempt
+    if attempt.state not in leasing.HELD:
+        raise leasing.StaleLease("LEASE_ENDED")
+    limit = policy_for(attempt.run.repository).max_log_bytes
+    return logs.append(attempt, start, data, max_bytes=limit)
+
+
+def request_upload(runner: Runner, lease_id: str, message: dict) -> dict:
+    """An upload URL for exactly one key in the attempt's own prefix, valid 15 minutes."""
+    lease = leasing.find_lease(runner, lease_id)
+    leasing.require_live(lease)
+    attempt = lease.attempt
+    limit = policy_for(attempt.run.repository).max_artifact_bytes
+    if message["size"] > limit:
+        raise UploadRefused(
+            "PAYLOAD_TOO_LARGE", f"artifact exceeds {limit} bytes", {"limit": limit}
+        )
+    name = message["name"]
+    if name in RESERVED_NAMES:
+        raise UploadRefused("INVALID_REQUEST", f"{name!r} is reserved for the job's log")
+    key = storage.attempt_prefix(attempt) + name
+    art, _ = Artifact.objects.update_or_create(
+        key=key,
+        defaults={
+            "attempt": attempt,
+            "name": name,
+            "artifact_type": message["artifact_type"],
+            "size": message["size"],
+            "sha256": message.get("sha256", ""),
+            "content_type": message["content_type"],
+        },
+    )
+    upload = storage.upload_instructions(
+        key, size=message["size"], content_type=message["content_type"]
+    )
+    return {"artifact_id": str(art.pk), "uri": storage.uri_for(key), "upload": upload}
+
+
+def verified_keys(runner: Runner, lease_id: str, refs: list[dict] | None) -> frozenset[str]:
+    """The referenced artifacts that were requested through this lease, lie in the
+    attempt's own prefix and exist in the store within the size limit. Each other
+    reference is audited and ignored; the message itself still counts."""
+    if not refs:
+        return frozenset()
+    try:
+        lease = leasing.find_lease(runner, lease_id)
+    except leasing.StaleLease:
+        return frozenset()  # the message will be refused anyway
+    if leasing.stale_reason(lease):
+        return frozenset()
+    return _check_refs(lease, refs, f"runner:{runner.name}")
+
+
+def _check_refs(lease: Lease, refs: list[dict], actor: str) -> frozenset[str]:
+    attempt = lease.attempt
+    prefix = storage.attempt_prefix(attempt)
+    limit = policy_for(attempt.run.repository).max_artifact_bytes
+    known = set(Artifact.objects.filter(attempt=attempt).values_list("key", flat=True))
+    keys = set()
+    for ref in refs:
+        uri = str(ref.get("uri", ""))
+        key = storage.key_from_uri(uri)
+        if not key or not key.startswith(prefix) or key not in known:
+            why = "not in this attempt's storage prefix or not requested through its lease"
+        else:
+            size = storage.size_of(key)
+            why = (
+                "not uploaded"
+                if size is None
+                else (f"larger than {limit} bytes" if size > limit else "")
+            )
+        if why:
+            record("artifact.rejected", actor=actor, run=attempt.run, target=uri[:200], why=why)
+            continue
+        keys.add(key)
+    return frozenset(keys)

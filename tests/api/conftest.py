@@ -1,0 +1,8 @@
+import pytest
+
+from tests.protocol.proto import Proto
+
+
+@pytest.fixture
+def proto(runner):
+    return Proto(runner)
