@@ -6,7 +6,7 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from apps.runs.actions import do_add_repository
+from apps.runs.actions import do_add_repository, do_cancel_run
 from apps.runs.models import Run
 from tests.conftest import SHA
 
@@ -28,6 +28,10 @@ def test_it_shows_the_latest_default_branch_run_and_open_pull_requests(public, c
     pr_other = run(public, "6", trigger="pull_request", ref="refs/pull/9/head", pr_number=9)
     with time_machine.travel(timezone.now() - timedelta(days=60), tick=False):
         closed = run(public, "7", trigger="pull_request", ref="refs/pull/2/head", pr_number=2)
+    shut = run(
+        public, "8", trigger="pull_request", ref="refs/pull/3/head", pr_number=3, state="QUEUED"
+    )
+    do_cancel_run(shut, actor="github:pull_request.closed")  # what apps/vcs does on close
     html = client.get("/").content.decode()
     row = html.split("<strong>demo</strong>", 1)[1]
     assert f'href="/runs/{latest.pk}"' in row and f'href="/runs/{old.pk}"' not in row
@@ -35,6 +39,7 @@ def test_it_shows_the_latest_default_branch_run_and_open_pull_requests(public, c
     assert f'href="/runs/{pr_other.pk}"' in row
     assert "PR #5" in row and "PR #9" in row
     assert "PR #2" not in row and f'href="/runs/{closed.pk}"' not in row
+    assert "PR #3" not in row and f'href="/runs/{shut.pk}"' not in row
     assert "RUNNING" in row and "FAILED" in row
 
 

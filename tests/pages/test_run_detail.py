@@ -13,6 +13,7 @@ PLAN = {
     "explain": "Planned from discovered projects: 2 projects (1 python, 1 node).",
     "changed_paths": ["api/app.py", "web/<b>index</b>.js"],
     "fallback_reason": "diff unavailable: first push of a branch",
+    "base_sha": "c" * 40,
     "jobs": [],
     "skipped": [],
 }
@@ -39,7 +40,8 @@ def test_it_explains_the_run_and_lays_out_jobs_by_stage(public, make_run, runner
     run_attempt(runner, status="FAILED", exit_code=3)  # build fails: test is skipped
     html = client.get(f"/runs/{run.pk}").content.decode()
     assert f"Run #{run.pk}" in html and "pull_request" in html and "PR #7" in html
-    assert SHA[:12] in html and "b" * 12 in html and "from a fork" in html
+    assert SHA[:12] in html and "from a fork" in html
+    assert f'<code title="{"c" * 40}">{"c" * 12}</code>' in html  # the base the plan used
     assert "user:mia" in html
     assert PLAN["explain"] in html and "fallback" in html
     assert "planned in full: diff unavailable: first push of a branch" in html

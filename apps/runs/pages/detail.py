@@ -118,7 +118,7 @@ def run_page(run: Run, user) -> dict:
             "fallback_reason": plan.get("fallback_reason") or "",
             "changed_paths": changed[:MAX_CHANGED_PATHS_SHOWN],
             "changed_more": max(0, len(changed) - MAX_CHANGED_PATHS_SHOWN),
-            "base": plan.get("base") or "",
+            "base": plan.get("base_sha") or "",  # what the planner diffed against
         },
         "timeline": list(StateEvent.objects.filter(run=run, kind="run").order_by("created_at")),
         "tests": summarize(run),
