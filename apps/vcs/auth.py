@@ -94,9 +94,15 @@ def installation_token(full_name: str, *, runner: bool = False) -> str:
     if runner:
         body = {"repositories": [full_name.split("/", 1)[1]], "permissions": RUNNER_PERMISSIONS}
     iid = installation_id(full_name)
-    answer = github.call(
-        "POST", f"/app/installations/{iid}/access_tokens", token=app_jwt(), json=body
-    )
+    try:
+        answer = github.call(
+            "POST", f"/app/installations/{iid}/access_tokens", token=app_jwt(), json=body
+        )
+    except github.GitHubError as exc:
+        if exc.status == 404:  # the app was reinstalled: look the installation up again
+            with _lock:
+                _installations.pop(_cache_key(full_name), None)
+        raise
     token = answer.get("token") if isinstance(answer, dict) else None
     expires = parse_datetime(str(answer.get("expires_at", ""))) if token else None
     if not token or expires is None:

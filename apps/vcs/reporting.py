@@ -35,7 +35,9 @@ def _set_run(run_id: int, **fields) -> None:
 def _claim(model, pk: int, **also) -> bool:
     now = timezone.now()
     free = Q(busy_until__isnull=True) | Q(busy_until__lt=now)
-    return bool(model.objects.filter(free, pk=pk).update(busy_until=now + CLAIM_FOR, **also))
+    return bool(
+        model.objects.filter(free, pk=pk).update(busy_until=now + CLAIM_FOR, updated_at=now, **also)
+    )
 
 
 def do_report_run(run_id: int) -> str:

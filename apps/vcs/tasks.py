@@ -17,6 +17,7 @@ from lib.logging import bind, unbind
 log = logging.getLogger(__name__)
 MAX_RETRIES = 6
 MAX_BACKOFF = 600
+RECONCILE_MAX_ATTEMPTS = 30
 
 
 def backoff(retries: int, retry_after: float | None) -> float:
@@ -56,20 +57,30 @@ def report_run(self, run_id: int, state: str = "") -> str:
 
 @shared_task(name="deltaci.reconcile_reports", expires=120)
 def reconcile_reports() -> int:
-    """Reports whose task was lost (broker down, worker killed mid-call) are dispatched
-    again: finished GitHub runs never published, and reports left dirty."""
+    """Reports whose task was lost (broker down, worker killed mid-call) or that failed
+    are dispatched again: finished GitHub runs whose final state was never published,
+    and reports left dirty. Each run gets RECONCILE_MAX_ATTEMPTS publish attempts in
+    all; after that its failure stays as it is, visible on the run."""
     now = timezone.now()
     quiet = now - timedelta(minutes=2)
     recent = now - timedelta(days=1)
-    unreported = Run.objects.filter(
-        repository__github_full_name__gt="",
-        state__in=RUN_TERMINAL,
-        reported_at__isnull=True,
-        finished_at__range=(recent, quiet),
-    ).exclude(report_status__in=("failed", "disabled"))
-    dirty = RunReport.objects.filter(dirty=True, updated_at__range=(recent, quiet)).exclude(
-        busy_until__gt=now
+    unreported = (
+        Run.objects.filter(
+            repository__github_full_name__gt="",
+            state__in=RUN_TERMINAL,
+            reported_at__isnull=True,
+            finished_at__range=(recent, quiet),
+        )
+        .exclude(report_status="disabled")
+        .exclude(vcs_report__attempts__gte=RECONCILE_MAX_ATTEMPTS)
+        .exclude(vcs_report__busy_until__gt=now)
     )
+    dirty = RunReport.objects.filter(
+        dirty=True,
+        attempts__lt=RECONCILE_MAX_ATTEMPTS,
+        updated_at__lt=quiet,
+        run__created_at__gte=recent,
+    ).exclude(busy_until__gt=now)
     ids = set(unreported.values_list("pk", flat=True)[:200])
     ids |= set(dirty.values_list("run_id", flat=True)[:200])
     for run_id in sorted(ids):

@@ -145,3 +145,14 @@ def test_it_reports_an_unusable_app_key_without_echoing_it(github_app, gh_repo, 
     assert "not a usable RSA private key" in str(info.value)
     assert "SECRETBITS" not in str(info.value)
     assert github_app.calls == []
+
+
+def test_it_looks_the_installation_up_again_after_a_reinstall(github_app, gh_repo):
+    now = timezone.now()
+    auth.installation_token(FULL_NAME)
+    github_app.fail("POST", EXCHANGE, 404, body={"message": "Not Found"})
+    with time_machine.travel(now + timedelta(minutes=56), tick=False):  # token needs renewal
+        with pytest.raises(github.GitHubError, match="404"):
+            auth.installation_token(FULL_NAME)
+        assert auth.installation_token(FULL_NAME)
+    assert len(github_app.named("GET", INSTALL)) == 2

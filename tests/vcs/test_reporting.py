@@ -272,3 +272,36 @@ def test_it_escapes_untrusted_text_in_summaries(github_app, pr_run, runner, on_c
     assert "deploy\\|@\u200bocto-org/admins" in body
     # Log-derived text sits in a fence longer than any backtick run inside it.
     assert "````text\nstep failed (exit 1)\n``` </details> @everyone [x](http://evil)\n````" in body
+
+
+def test_it_gives_a_failing_report_a_bounded_number_of_second_chances(
+    github_app, pr_run, on_commit
+):
+    github_app.fail("POST", CHECKS, 422, body={"message": "Validation Failed"}, times=1000)
+    run = pr_run()
+    with on_commit():
+        do_cancel_run(run)
+    later = timezone.now() + timezone.timedelta(minutes=5)
+    rounds = 0
+    with time_machine.travel(later, tick=False):
+        while True:
+            with on_commit():
+                if not tasks.reconcile_reports():
+                    break
+            rounds += 1
+            assert rounds <= tasks.RECONCILE_MAX_ATTEMPTS
+    report = RunReport.objects.get(run=run)
+    assert report.attempts == tasks.RECONCILE_MAX_ATTEMPTS and rounds > 0
+    run.refresh_from_db()
+    assert run.state == RunState.CANCELED and run.report_status == "failed"
+    assert len(github_app.named("POST", CHECKS)) == tasks.RECONCILE_MAX_ATTEMPTS
+
+
+def test_it_does_not_reconcile_runs_reported_as_disabled(gh_repo, make_run):
+    run = make_run(repository=gh_repo)
+    Run.objects.filter(pk=run.pk).update(
+        state=RunState.SUCCESS,
+        finished_at=timezone.now() - timezone.timedelta(minutes=5),
+        report_status="disabled",
+    )
+    assert tasks.reconcile_reports() == 0
