@@ -218,7 +218,8 @@ class BlobReader:
         )
         self._lock = threading.Lock()
         self._answered = threading.Condition()
-        self._queue: SimpleQueue[tuple[int, int] | None] = SimpleQueue()
+        self._queue: SimpleQueue[tuple[int, int, Entry | str, Callable | None] | None]
+        self._queue = SimpleQueue()
         self._results: dict[int, Blob] = {}
         self._failure: GitError | None = None
         self._next = 0
@@ -244,9 +245,16 @@ class BlobReader:
             self._proc.kill()
             self._proc.wait()
 
-    def request(self, commit: str, wanted: Iterable[Entry | str], limit: int) -> list[int]:
+    def request(
+        self,
+        commit: str,
+        wanted: Iterable[Entry | str],
+        limit: int,
+        then: Callable[[Entry | str, Blob], None] | None = None,
+    ) -> list[int]:
         """Queue reads at ``commit`` of tree entries (regular files by object id) or of
-        paths; contents over ``limit`` bytes are hashed but not kept. One ticket each."""
+        paths; contents over ``limit`` bytes are hashed but not kept. One ticket each.
+        ``then(item, blob)`` runs in the reading thread as each answer arrives."""
         with self._lock:
             tickets, lines = [], []
             for item in wanted:
@@ -254,9 +262,11 @@ class BlobReader:
                 tickets.append(ticket)
                 line = _request_line(commit, item)
                 if isinstance(line, Blob):
+                    if then is not None:
+                        then(item, line)
                     self._answer(ticket, line)
                     continue
-                self._queue.put((ticket, limit))
+                self._queue.put((ticket, limit, item, then))
                 lines.append(f"{line}\n")
             if lines:
                 try:
@@ -285,14 +295,17 @@ class BlobReader:
 
     def _drain(self) -> None:
         while (item := self._queue.get()) is not None:
+            ticket, limit, wanted, then = item
             try:
-                blob = self._read_one(item[1])
+                blob = self._read_one(limit)
             except (GitError, OSError, ValueError) as exc:
                 with self._answered:
                     self._failure = exc if isinstance(exc, GitError) else GitError(str(exc))
                     self._answered.notify_all()
                 return
-            self._answer(item[0], blob)
+            if then is not None:
+                then(wanted, blob)  # must not raise: it records its own failures
+            self._answer(ticket, blob)
 
     def _read_one(self, limit: int) -> Blob:
         line = self._proc.stdout.readline()

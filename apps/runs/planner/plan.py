@@ -20,7 +20,7 @@ from apps.runs.planner.discovery import (
     discover,
     select_build_files,
 )
-from apps.runs.planner.discovery.common import Sources
+from apps.runs.planner.discovery.common import Sources, parse_blob
 from apps.runs.planner.discovery.model import Discovery
 from apps.runs.planner.errors import PlanError
 from apps.runs.planner.explain import explain_config, explain_discovery
@@ -160,6 +160,7 @@ class _Listing:
         self.read: list[str] = []
         self.present: list[str] = []
         self.tickets: list[int] = []
+        self.parsed: dict[str, object] = {}  # filled by the reading thread
         self.config: Entry | None = None
 
     def __call__(self, records: list[str]) -> None:
@@ -169,8 +170,13 @@ class _Listing:
         self.read += read
         self.present += present
         wanted = [kept[p] for p in read]
-        self.tickets += self.reader.request(self.head, wanted, MAX_MANIFEST_BYTES)
+        self.tickets += self.reader.request(self.head, wanted, MAX_MANIFEST_BYTES, self._parse)
         self.config = kept.get(CONFIG_PATH, self.config)
+
+    def _parse(self, wanted: Entry | str, blob: Blob) -> None:
+        """Parse each manifest as it arrives, while git is still listing the tree."""
+        path = wanted if isinstance(wanted, str) else wanted.path
+        self.parsed[path] = parse_blob(path, blob)
 
     def blobs(self) -> dict[str, Blob]:
         return dict(zip(self.read, self.reader.collect(self.tickets), strict=True))
@@ -248,7 +254,7 @@ def _plan_discovery(
     discovery = load_recipe(recipe, fp) if recipe is not None else None
     source = "recipe" if discovery is not None else "discovery"
     if discovery is None:
-        discovery = discover(Sources(blobs, set(entries)))
+        discovery = discover(Sources(blobs, set(entries), parsed=listing.parsed))
     if not discovery.projects:
         raise PlanError(_nothing_found(discovery))
     graph = ProjectGraph(discovery.projects)

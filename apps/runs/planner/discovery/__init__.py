@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from apps.runs.planner.discovery import dotnet, go, gradle, make, maven, node, python, rust
-from apps.runs.planner.discovery.common import Sources, basename
+from apps.runs.planner.discovery.common import PARSERS, Sources, basename
 from apps.runs.planner.discovery.model import Discovery, EcosystemResult, Project
 
 ECOSYSTEMS = (go, node, python, rust, maven, gradle, dotnet, make)
@@ -17,6 +17,7 @@ _PRESENT = frozenset(n for e in ECOSYSTEMS for n in e.PRESENT_NAMES)
 _SUFFIXES = tuple(s for e in ECOSYSTEMS for s in getattr(e, "READ_SUFFIXES", ()))
 _ROOT_ONLY = frozenset(make.ROOT_NAMES)
 _NAMES = _READ | _PRESENT | _ROOT_ONLY
+PARSERS.update(parser for e in ECOSYSTEMS for parser in e.PARSERS.items())
 
 
 def candidate_indexes(paths: list[str], also: frozenset[str] = frozenset()) -> list[int]:

@@ -2,8 +2,9 @@
 
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from apps.runs.planner.discovery.model import Project
 from apps.runs.planner.git import Blob
@@ -90,6 +91,7 @@ class Sources:
 
     blobs: dict[str, Blob]  # the files discovery reads
     present: set[str]  # every build-file path, read or presence-only
+    parsed: dict[str, object] = field(default_factory=dict)  # path -> result or error
     by_name: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -105,12 +107,14 @@ class Sources:
     def has(self, path: str) -> bool:
         return path in self.present
 
-    def content(self, path: str) -> bytes | None:
-        """The bytes of a build file; None when it is too large to parse."""
-        blob = self.blobs.get(path)
-        if blob is None or blob.problem:
-            raise ManifestError(blob.problem if blob else "not read")
-        return blob.content
+    def parse(self, path: str) -> Any:
+        """The build file parsed by its name's parser (see ``parse_blob``), once."""
+        if path not in self.parsed:
+            self.parsed[path] = parse_blob(path, self.blobs.get(path))
+        result = self.parsed[path]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def nearest(self, directory: str, names: tuple[str, ...]) -> str | None:
         """The first of ``names`` found walking up from ``directory`` to the root."""
@@ -120,6 +124,26 @@ class Sources:
                 if candidate in self.present:
                     return candidate
         return None
+
+
+PARSERS: dict[str, Callable[[bytes | None], Any]] = {}  # file name or ".suffix" -> parser
+
+
+def parse_blob(path: str, blob: Blob | None) -> Any:
+    """A build file's parsed content, or the exception that says why there is none.
+
+    A pure function of the bytes, so it may run as soon as a blob arrives (in the
+    reading thread) and its result be used later."""
+    if blob is None or blob.problem:
+        return ManifestError(blob.problem if blob else "not read")
+    name = basename(path)
+    parser = PARSERS.get(name) or PARSERS.get(name[name.rfind(".") :])
+    if parser is None:
+        return ManifestError("no parser for this file")
+    try:
+        return parser(blob.content)
+    except Exception as exc:  # ManifestError, or a bug to re-raise where it is used
+        return exc
 
 
 def new_project(

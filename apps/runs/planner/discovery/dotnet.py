@@ -27,11 +27,12 @@ PRESENT_NAMES = (
     "nuget.config",
 )
 IMAGE = "mcr.microsoft.com/dotnet/sdk:8.0"
+PARSERS = {**dict.fromkeys((".csproj", ".fsproj", ".vbproj"), load_xml), ".sln": decode_text}
 _SLN_PROJECT = re.compile(r'^Project\("[^"]*"\)\s*=\s*"[^"]*",\s*"([^"]+)"', re.MULTILINE)
 
 
 def _references(src: Sources, path: str) -> list[str]:
-    root = load_xml(src.content(path))
+    root = src.parse(path)
     base = parent_dir(path)
     refs = [el.get("Include") for el in root.iter("ProjectReference")]
     return [j for r in refs if r and (j := join(base, r))]
@@ -43,7 +44,7 @@ def discover(src: Sources) -> EcosystemResult:
     for path in src.suffixed(".sln"):
         result.global_paths.add(path)
         try:
-            _SLN_PROJECT.findall(decode_text(src.content(path)))
+            _SLN_PROJECT.findall(src.parse(path))
         except ManifestError as exc:
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
     for path in src.suffixed(".csproj", ".fsproj", ".vbproj"):

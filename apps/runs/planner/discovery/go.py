@@ -11,6 +11,8 @@ ECOSYSTEM = "go"
 READ_NAMES = ("go.mod", "go.work")
 PRESENT_NAMES = ("go.sum", "go.work.sum")
 DEFAULT_IMAGE = "golang:1.22"
+PARSERS = {"go.mod": lambda content: statements(decode_text(content))}
+PARSERS["go.work"] = PARSERS["go.mod"]
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\S+')
 
@@ -46,7 +48,7 @@ def _local_target(base: str, tokens: list[str]) -> str | None:
 
 
 def _module(src: Sources, path: str) -> tuple[str, list[str], list[str], str]:
-    directives = statements(decode_text(src.content(path)))
+    directives = src.parse(path)
     modules = [t[0] for verb, t in directives if verb == "module"]
     if not modules:
         raise ManifestError("no module directive")
@@ -65,7 +67,7 @@ def discover(src: Sources) -> EcosystemResult:
     for path in src.named("go.work"):
         result.global_paths.add(path)
         try:
-            statements(decode_text(src.content(path)))
+            src.parse(path)
         except ManifestError as exc:
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
     for path in src.named("go.mod"):

@@ -22,6 +22,7 @@ BUILD = ("build.gradle", "build.gradle.kts")
 READ_NAMES = SETTINGS + BUILD
 PRESENT_NAMES = ("gradlew",)
 IMAGE = "gradle:8-jdk21"
+PARSERS = dict.fromkeys(READ_NAMES, decode_text)
 
 _INCLUDE = re.compile(r"^\s*include\b\s*\(?([^)\n]*)", re.MULTILINE)
 _QUOTED = re.compile(r"""["']([^"'\n]+)["']""")
@@ -57,7 +58,7 @@ def _steps(src: Sources, root: str, build_root: str) -> dict:
 
 def _text(src: Sources, path: str, result: EcosystemResult) -> str | None:
     try:
-        return decode_text(src.content(path))
+        return src.parse(path)
     except ManifestError as exc:
         result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
         return None

@@ -12,6 +12,7 @@ ROOT_NAMES = ("GNUmakefile", "makefile", "Makefile")  # make's own lookup order
 READ_NAMES = ROOT_NAMES
 PRESENT_NAMES = ()
 IMAGE = "buildpack-deps:bookworm"
+PARSERS = dict.fromkeys(ROOT_NAMES, decode_text)
 _RULE = re.compile(r"^([^\s:#=][^:#=]*?)\s*::?(?!=)", re.MULTILINE)
 
 
@@ -29,7 +30,7 @@ def discover(src: Sources) -> EcosystemResult:
         return result
     result.global_paths.add(path)
     try:
-        found = targets(decode_text(src.content(path)))
+        found = targets(src.parse(path))
     except ManifestError as exc:
         result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
         return result

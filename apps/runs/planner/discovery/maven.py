@@ -19,6 +19,7 @@ ECOSYSTEM = "java"
 READ_NAMES = ("pom.xml",)
 PRESENT_NAMES = ()
 IMAGE = "maven:3.9-eclipse-temurin-21"
+PARSERS = {"pom.xml": load_xml}
 
 
 def _text(element: Element | None, tag: str) -> str | None:
@@ -49,7 +50,7 @@ def discover(src: Sources) -> EcosystemResult:
     parsed: dict[str, tuple[str | None, list[str], list[str]] | None] = {}
     for path in src.named("pom.xml"):
         try:
-            parsed[path] = _pom(load_xml(src.content(path)), parent_dir(path))
+            parsed[path] = _pom(src.parse(path), parent_dir(path))
         except ManifestError as exc:
             parsed[path] = None
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))

@@ -19,6 +19,7 @@ ECOSYSTEM = "node"
 READ_NAMES = ("package.json", "pnpm-workspace.yaml")
 PRESENT_NAMES = ("package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml")
 IMAGE = "node:20"
+PARSERS = {"package.json": load_json, "pnpm-workspace.yaml": load_yaml}
 _DEP_FIELDS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
 _MANAGERS = (  # lockfile, install command, run prefix
     ("pnpm-lock.yaml", "corepack enable && pnpm install --frozen-lockfile", "pnpm run"),
@@ -29,7 +30,7 @@ _MANAGERS = (  # lockfile, install command, run prefix
 
 
 def _object(path: str, src: Sources) -> dict:
-    data = load_json(src.content(path))
+    data = src.parse(path)
     if not isinstance(data, dict):
         raise ManifestError("package.json is not a JSON object")
     return data
@@ -66,7 +67,7 @@ def discover(src: Sources) -> EcosystemResult:
     for path in src.named("pnpm-workspace.yaml"):
         result.global_paths.add(path)
         try:
-            data = load_yaml(src.content(path)) or {}
+            data = src.parse(path) or {}
             globs = string_list(data.get("packages")) if isinstance(data, dict) else []
             workspaces.append((parent_dir(path), globs))
         except ManifestError as exc:

@@ -23,6 +23,7 @@ ECOSYSTEM = "python"
 READ_NAMES = ("pyproject.toml", "setup.cfg")
 PRESENT_NAMES = ("setup.py", "requirements.txt", "uv.lock", "poetry.lock")
 IMAGE = "python:3.12"
+PARSERS = {"pyproject.toml": load_toml, "setup.cfg": load_ini}
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"
 
 
@@ -121,9 +122,9 @@ def discover(src: Sources) -> EcosystemResult:
         for path in paths:
             try:
                 if path.endswith("pyproject.toml"):
-                    manifest.read_pyproject(load_toml(src.content(path)), root)
+                    manifest.read_pyproject(src.parse(path), root)
                 elif path.endswith("setup.cfg"):
-                    manifest.read_setup_cfg(load_ini(src.content(path)))
+                    manifest.read_setup_cfg(src.parse(path))
                 else:
                     manifest.installable = True  # setup.py: detected, never executed
             except ManifestError as exc:

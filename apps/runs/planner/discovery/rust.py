@@ -21,6 +21,7 @@ ECOSYSTEM = "rust"
 READ_NAMES = ("Cargo.toml",)
 PRESENT_NAMES = ("Cargo.lock",)
 IMAGE = "rust:1"
+PARSERS = {"Cargo.toml": load_toml}
 _DEP_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
 
 
@@ -74,7 +75,7 @@ def discover(src: Sources) -> EcosystemResult:
     workspaces: list[_Workspace] = []
     for path in src.named("Cargo.toml"):
         try:
-            parsed[path] = load_toml(src.content(path))
+            parsed[path] = src.parse(path)
         except ManifestError as exc:
             parsed[path] = None
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
