@@ -129,8 +129,9 @@ def _read(artifact: Artifact) -> bytes:
     try:
         with storage.open_for_read(artifact.key) as fh:
             data = fh.read(MAX_REPORT_BYTES + 1)
-    except (OSError, ValueError) as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise ReportRejected(f"report could not be read from the store: {exc}") from None
+    # other OSErrors (the store is down) propagate: the task retries, nothing is recorded
     if len(data) > MAX_REPORT_BYTES:
         raise ReportRejected(f"report is larger than {MAX_REPORT_BYTES} bytes")
     return data

@@ -2,6 +2,7 @@
 belong to the state machines (apps/runs/states.py); admin actions call actions.py."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
 
 from apps.artifacts.retention import cleanup
 from apps.audit.actions import actor_name, record
@@ -101,6 +102,9 @@ class RunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def view_on_site(self, obj: Run) -> str:
+        return reverse("run-detail", args=[obj.pk])
 
     @admin.display(description="commit")
     def short_sha(self, obj: Run) -> str:

@@ -13,6 +13,8 @@ def test_it_cancels_runs_from_admin(admin, make_run):
     run.refresh_from_db()
     assert run.state in ("CANCEL_REQUESTED", "CANCELED")
     assert AuditEvent.objects.filter(action="run.cancel", actor="user:olga", run=run).exists()
+    page = admin.get(f"/admin/runs/run/{run.pk}/change/").content.decode()
+    assert f'href="/runs/{run.pk}"' in page  # "view on site": the run page
 
 
 def test_the_audit_log_is_read_only_filterable_and_undeletable(admin, repo):

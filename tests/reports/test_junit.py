@@ -172,3 +172,29 @@ def test_it_totals_final_attempts_and_marks_a_retried_pass_flaky(
     flaky = section.split('class="test flaky"')[1]
     failed = section.split('class="test failed"')[1].split('class="test flaky"')[0]
     assert "in test, attempt 1" in flaky and "in other, attempt 1" in failed
+
+
+def test_a_store_outage_is_retried_not_recorded(
+    public, make_run, runner, artifact_store, monkeypatch
+):
+    make_run()
+    g = run_attempt(runner, junit=None)
+    Artifact.objects.create(
+        attempt_id=g["attempt_id"],
+        name="r.xml",
+        artifact_type="junit",
+        key="k/r.xml",
+        recorded=True,
+    )
+
+    def down(key):
+        raise ConnectionResetError("store down")
+
+    monkeypatch.setattr(storage, "open_for_read", down)
+    with pytest.raises(OSError):
+        parse_attempt_reports(int(g["attempt_id"]))
+    assert not TestReport.objects.exists()
+    monkeypatch.undo()
+    storage.save("k/r.xml", JUNIT_PASS)
+    [report] = parse_attempt_reports(int(g["attempt_id"]))
+    assert report.error == "" and report.total == 3
