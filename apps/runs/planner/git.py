@@ -188,6 +188,19 @@ class Git:
         return BlobReader(self)
 
 
+def _thread_with_room(target: Callable[[], None]) -> threading.Thread:
+    """Start ``target`` in a thread with an 8 MiB stack: manifests are parsed there, and
+    a deeply nested one must end in RecursionError, not overflow a small default stack
+    (musl gives threads 128 KiB)."""
+    previous = threading.stack_size(8 << 20)
+    try:
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    return thread
+
+
 def _request_line(commit: str, item: Entry | str) -> str | Blob:
     """What to ask cat-file for, or the answer when there is nothing to ask."""
     path = item if isinstance(item, str) else item.path
@@ -223,8 +236,7 @@ class BlobReader:
         self._results: dict[int, Blob] = {}
         self._failure: GitError | None = None
         self._next = 0
-        self._drainer = threading.Thread(target=self._drain, daemon=True)
-        self._drainer.start()
+        self._drainer = _thread_with_room(self._drain)
 
     def __enter__(self) -> "BlobReader":
         return self
