@@ -102,7 +102,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
 if DELTACI_ENV == "dev":
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login"  # the team login page: admin's refuses users who are not staff
 LOGIN_REDIRECT_URL = "/"
 
 # --- Celery: with no broker configured, tasks run in-process (eager) ---------------
