@@ -14,31 +14,17 @@ from apps.runs.planner.classify import CONFIG_PATH
 from apps.runs.planner.config import parse_config
 from apps.runs.planner.config_plan import config_candidates
 from apps.runs.planner.construct import discovery_candidates
-from apps.runs.planner.discovery import (
-    ECOSYSTEMS,
-    candidate_indexes,
-    discover,
-    select_build_files,
-)
-from apps.runs.planner.discovery.common import Sources, parse_blob
+from apps.runs.planner.discovery import ECOSYSTEMS, discover
+from apps.runs.planner.discovery.common import Sources
 from apps.runs.planner.discovery.model import Discovery
 from apps.runs.planner.errors import PlanError
 from apps.runs.planner.explain import explain_config, explain_discovery
-from apps.runs.planner.git import (
-    NULL_SHA,
-    Blob,
-    BlobReader,
-    Entry,
-    Git,
-    GitError,
-    background,
-    entry,
-)
+from apps.runs.planner.git import BlobReader, Entry, Git, GitError, background
 from apps.runs.planner.graph import ProjectGraph
 from apps.runs.planner.impact import analyse, expand_changes
 from apps.runs.planner.jobs import finalize
-from apps.runs.planner.manifests import MAX_MANIFEST_BYTES
 from apps.runs.planner.policy import PlannerPolicy
+from apps.runs.planner.reading import Listing, diff_base
 from apps.runs.planner.recipe import fingerprint, load_recipe, make_recipe
 
 PLAN_VERSION = 1
@@ -129,10 +115,10 @@ def _plan(
         if head is None:
             raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
         with git.blobs() as reader:
-            listing = _Listing(reader, head)
+            listing = Listing(reader, head)
             scan = background(git.scan_tree, head, listing)
             try:
-                base, diff_reason = _base(git, base_sha, head, diff_unavailable_reason)
+                base, diff_reason = diff_base(git, base_sha, head, diff_unavailable_reason)
                 changed = expand_changes(git.changed_paths(base, head)) if base else []
             finally:
                 scan.exception()  # never leave the listing running
@@ -146,58 +132,6 @@ def _plan(
             )
     except GitError as exc:
         raise PlanError(f"repository: {exc}") from exc
-
-
-_CONFIG = frozenset({CONFIG_PATH})
-
-
-class _Listing:
-    """Receives the tree listing batch by batch: keeps the build files, asks for their
-    contents at once (reading overlaps listing) and notes whether ci.ai.yaml exists."""
-
-    def __init__(self, reader: BlobReader, head: str) -> None:
-        self.reader, self.head = reader, head
-        self.read: list[str] = []
-        self.present: list[str] = []
-        self.tickets: list[int] = []
-        self.parsed: dict[str, object] = {}  # filled by the reading thread
-        self.config: Entry | None = None
-
-    def __call__(self, records: list[str]) -> None:
-        entries = [entry(records[i]) for i in candidate_indexes(records, also=_CONFIG)]
-        kept = {e.path: e for e in entries}
-        read, present = select_build_files(kept)
-        self.read += read
-        self.present += present
-        wanted = [kept[p] for p in read]
-        self.tickets += self.reader.request(self.head, wanted, MAX_MANIFEST_BYTES, self._parse)
-        self.config = kept.get(CONFIG_PATH, self.config)
-
-    def _parse(self, wanted: Entry | str, blob: Blob) -> None:
-        """Parse each manifest as it arrives, while git is still listing the tree."""
-        path = wanted if isinstance(wanted, str) else wanted.path
-        self.parsed[path] = parse_blob(path, blob)
-
-    def blobs(self) -> dict[str, Blob]:
-        return dict(zip(self.read, self.reader.collect(self.tickets), strict=True))
-
-
-def _base(
-    git: Git, base_sha: str | None, head: str, forced: str | None
-) -> tuple[str | None, str | None]:
-    """(base commit, None) when a diff is possible, else (None, why not)."""
-    if forced:
-        return None, forced
-    if not base_sha:
-        return None, "no base commit to compare with"
-    if base_sha == NULL_SHA:
-        return None, "first push of a branch: the base is the null commit"
-    base = git.resolve_commit(base_sha)
-    if base is None:
-        return None, f"base {base_sha[:12]} is not in the repository"
-    if not git.is_ancestor(base, head):
-        return None, f"base {base[:12]} is not an ancestor of head {head[:12]} (force push?)"
-    return base, None
 
 
 def _plan_config(
@@ -239,7 +173,7 @@ def _plan_config(
 
 def _plan_discovery(
     reader: BlobReader,
-    listing: _Listing,
+    listing: Listing,
     policy: PlannerPolicy,
     head: str,
     base: str | None,
