@@ -83,16 +83,16 @@ def entry(record: str) -> Entry:
     return Entry(path, mode, rest.rpartition(" ")[2])
 
 
-def _records(raw: bytes) -> list[str]:
-    """The ``mode type oid TAB path NUL`` records of ``raw`` as ``mode type oid/path``:
-    the separating tab becomes a slash, so a record's last slash-separated part is the
-    file name even at the root, and ``entry`` splits the first slash off."""
-    text = _decode(raw).rstrip("\0")
-    if not text:
-        return []
-    if text.count("\t") == text.count("\0") + 1:  # no tab inside any path: all in C
-        return text.replace("\t", "/").split("\0")
-    return [r.replace("\t", "/", 1) for r in text.split("\0")]
+def _records(raw: bytes) -> str:
+    """The ``mode type oid TAB path NUL`` records of ``raw`` as ``mode type oid/path NUL``
+    text: the separating tab becomes a slash, so every record ends in ``/<file name>``
+    (root files too) and ``entry`` splits the first slash off."""
+    text = _decode(raw)
+    if text and not text.endswith("\0"):
+        text += "\0"
+    if text.count("\t") == text.count("\0"):  # no tab inside any path: all in C
+        return text.replace("\t", "/")
+    return "".join(r.replace("\t", "/", 1) + "\0" for r in text[:-1].split("\0"))
 
 
 class Git:
@@ -142,10 +142,9 @@ class Git:
         code, _ = self.run("merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1))
         return code == 0
 
-    def scan_tree(self, commit: str, on_batch: Callable[[list[str]], None]) -> None:
-        """Hand the listing of ``commit`` to ``on_batch`` a batch of records at a time
-        (see ``_records``), while git is still listing; symlinks and submodules
-        included."""
+    def scan_tree(self, commit: str, on_batch: Callable[[str], None]) -> None:
+        """Hand the listing of ``commit`` to ``on_batch`` as batches of records (see
+        ``_records``) while git is still listing; symlinks and submodules included."""
         proc = subprocess.Popen(
             self.argv(["ls-tree", "-r", "-z", "--full-tree", commit]),
             stdout=subprocess.PIPE,

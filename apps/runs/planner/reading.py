@@ -2,7 +2,7 @@
 with its build files (read and parsed while git is still listing)."""
 
 from apps.runs.planner.classify import CONFIG_PATH
-from apps.runs.planner.discovery import candidate_indexes, select_build_files
+from apps.runs.planner.discovery import candidate_records, select_build_files
 from apps.runs.planner.discovery.common import parse_blob
 from apps.runs.planner.git import NULL_SHA, Blob, BlobReader, Entry, Git, entry
 from apps.runs.planner.manifests import MAX_MANIFEST_BYTES
@@ -22,8 +22,8 @@ class Listing:
         self.parsed: dict[str, object] = {}  # filled by the reading thread
         self.config: Entry | None = None
 
-    def __call__(self, records: list[str]) -> None:
-        entries = [entry(records[i]) for i in candidate_indexes(records, also=_CONFIG)]
+    def __call__(self, records: str) -> None:
+        entries = [entry(r) for r in candidate_records(records, also=_CONFIG)]
         kept = {e.path: e for e in entries}
         read, present = select_build_files(kept)
         self.read += read

@@ -2,8 +2,10 @@
 projects depend on each other. Each ecosystem module reads only its own manifests; this
 module selects the files, runs the ecosystems and links their results."""
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import lru_cache
 
 from apps.runs.planner.discovery import dotnet, go, gradle, make, maven, node, python, rust
 from apps.runs.planner.discovery.common import PARSERS, Sources, basename
@@ -20,12 +22,35 @@ _NAMES = _READ | _PRESENT | _ROOT_ONLY
 PARSERS.update(parser for e in ECOSYSTEMS for parser in e.PARSERS.items())
 
 
-def candidate_indexes(paths: list[str], also: frozenset[str] = frozenset()) -> list[int]:
-    """Indexes of the paths that may be build files (or are named like one of ``also``):
-    one quick pass over a batch of the tree listing; ``select_build_files`` makes the
-    exact decision on the few hits."""
-    names, suffixes = _NAMES | also, _SUFFIXES
-    return [i for i, p in enumerate(paths) if p.rpartition("/")[2] in names or p.endswith(suffixes)]
+def candidate_records(text: str, also: frozenset[str] = frozenset()) -> list[str]:
+    """The records of a ``NUL``-separated batch of the tree listing (each ending in
+    ``/<file name>``) that may be build files or are named like one of ``also``. Two
+    regular expressions scan the batch in C; ``select_build_files`` decides exactly."""
+    found = []
+    for pattern in (_name_pattern(also), _SUFFIX_PATTERN):
+        for match in pattern.finditer(text):
+            found.append(text[text.rfind("\0", 0, match.start()) + 1 : match.end() - 1])
+    return found
+
+
+@lru_cache(maxsize=8)
+def _name_pattern(also: frozenset[str]) -> re.Pattern[str]:
+    """``/(file name)NUL`` for the known names, as a trie so the engine never retries
+    alternatives that share a prefix."""
+    trie: dict = {}
+    for name in _NAMES | also:
+        node = trie
+        for char in name + "\0":
+            node = node.setdefault(char, {})
+
+    def regex(node: dict) -> str:
+        branches = [re.escape(c) + regex(child) for c, child in sorted(node.items())]
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    return re.compile("/" + regex(trie))
+
+
+_SUFFIX_PATTERN = re.compile("(?:" + "|".join(re.escape(s) for s in _SUFFIXES) + ")\0")
 
 
 def select_build_files(paths: Iterable[str]) -> tuple[list[str], list[str]]:
