@@ -34,6 +34,7 @@ from apps.runs.choices import (
     RunState,
 )
 from apps.runs.models import JobAttempt
+from lib.db import begin_write
 from lib.tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
@@ -76,23 +77,20 @@ def claim(runner: Runner, capabilities: list[str] | None = None) -> Granted | No
     """Lease the oldest run's next eligible queued attempt to `runner`, or None.
 
     A runner may narrow its registered capabilities in the request, never widen them.
-    Each round is one short transaction; nothing is held between rounds."""
+    Each round scans without a transaction and grants in one short transaction; nothing
+    is held between rounds, and a poll that finds nothing writes nothing."""
     caps = frozenset(runner.capabilities)
     if capabilities is not None:
         caps &= frozenset(capabilities)
     passed: set[int] = set()
     for _ in range(CLAIM_ROUNDS):
-        with transaction.atomic():
-            outcome = _claim_round(runner, caps, passed)
+        outcome = _claim_round(runner, caps, passed)
         if outcome is not _AGAIN:
             return outcome
     return None
 
 
 def _claim_round(runner: Runner, caps: frozenset, passed: set[int]):
-    live = _live_leases()
-    if live is None:
-        return None
     rows = list(
         JobAttempt.objects.filter(
             state=AttemptState.QUEUED, run__repository__environment=runner.environment
@@ -114,10 +112,20 @@ def _claim_round(runner: Runner, caps: frozenset, passed: set[int]):
             passed.add(pk)
     if not eligible:
         return more
-    attempt = _lock_first(eligible)
-    if attempt is None:  # all taken, or being taken, by concurrent claims
-        passed.update(eligible)
-        return more
+    with transaction.atomic():
+        begin_write()
+        live = _live_leases()
+        if live is None:
+            return None
+        attempt = _lock_first(eligible)
+        if attempt is None:  # all taken, or being taken, by concurrent claims
+            passed.update(eligible)
+            return more
+        return _take(attempt, runner, rows, live, passed)
+
+
+def _take(attempt: JobAttempt, runner: Runner, rows: list, live: int, passed: set[int]):
+    """Grant the locked `attempt` unless a policy or a limit says otherwise."""
     run, repo = attempt.run, attempt.run.repository
     policy = policy_for(repo)
     if run.state not in (RunState.QUEUED, RunState.RUNNING):
@@ -126,11 +134,11 @@ def _claim_round(runner: Runner, caps: frozenset, passed: set[int]):
     if not image_allowed(attempt.job.spec.get("image", ""), policy):
         _refuse_image(attempt, policy)
         return _AGAIN
-    limit = next(r[4] for r in rows if r[0] == attempt.pk)
     if _full(f"repo:{repo.pk}", policy.max_concurrent_jobs, live, run__repository=repo):
         passed.update(r[0] for r in rows if r[2] == repo.pk)
         return _AGAIN
-    if limit and _full(f"run:{run.pk}", _int(limit), live, run=run):
+    run_limit = _int(next(r[4] for r in rows if r[0] == attempt.pk))
+    if run_limit and _full(f"run:{run.pk}", run_limit, live, run=run):
         passed.update(r[0] for r in rows if r[3] == run.pk)
         return _AGAIN
     return _grant(attempt, runner, policy) or _AGAIN
@@ -285,6 +293,7 @@ def find_lease(runner: Runner, lease_id: str, *, lock: bool = False) -> Lease:
         "attempt__run__repository__policy",
     ).defer("attempt__run__plan", "attempt__run__recipe")
     if lock:
+        begin_write()
         qs = qs.select_for_update(of=("self",))
     lease = qs.filter(lease_hash=lease_digest(lease_id)).first()
     if lease is None or lease.runner_id != runner.pk:
@@ -539,6 +548,7 @@ def final_attempt_after_cancel(attempt: JobAttempt, *, why: str, actor: str, **f
 
 def lock_lease(pk: int) -> Lease | None:
     """A lease row locked for this transaction (call inside atomic())."""
+    begin_write()
     return (
         Lease.objects.select_for_update(of=("self",))
         .select_related(

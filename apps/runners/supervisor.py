@@ -32,6 +32,7 @@ from apps.runs.choices import (
     RunState,
 )
 from apps.runs.models import JobAttempt, Run, StateEvent
+from lib.db import write_transaction
 
 log = logging.getLogger(__name__)
 BATCH = 200  # items acted on per duty and pass
@@ -92,7 +93,7 @@ def expire_leases(now: datetime | None = None) -> int:
     )
     done = 0
     for pk in due:
-        with transaction.atomic():
+        with write_transaction():
             lease = leasing.lock_lease(pk)
             why = _expiry(lease, now) if lease else None
             if not why or not leasing.end_lease(
@@ -127,7 +128,7 @@ def enforce_job_timeouts(now: datetime | None = None) -> int:
             break
     done = 0
     for pk, limit in due:
-        with transaction.atomic():
+        with write_transaction():
             attempt = JobAttempt.objects.select_related("job", "run", "run__repository").get(pk=pk)
             if not states.transition(
                 states.ATTEMPT,
@@ -158,7 +159,7 @@ def enforce_cancel_deadlines(now: datetime | None = None) -> int:
     )
     done = 0
     for pk in due:
-        with transaction.atomic():
+        with write_transaction():
             lease_pk = Lease.objects.filter(attempt_id=pk).values_list("pk", flat=True).first()
             lease = leasing.lock_lease(lease_pk) if lease_pk else None
             if lease is not None and lease.state in LEASE_LIVE:
@@ -205,7 +206,7 @@ def enforce_run_timeouts(now: datetime | None = None) -> int:
             break
     done = 0
     for pk, limit in due:
-        with transaction.atomic():
+        with write_transaction():
             run = Run.objects.select_related("repository").get(pk=pk)
             if not states.transition(
                 states.RUN,
@@ -241,7 +242,7 @@ def fail_stuck_planning(now: datetime | None = None) -> int:
     done = 0
     for run in Run.objects.filter(Exists(entered_long_ago), state=RunState.PLANNING)[:BATCH]:
         msg = f"planning did not finish within {int(PLANNING_TIMEOUT.total_seconds())}s"
-        with transaction.atomic():
+        with write_transaction():
             if not states.transition(
                 states.RUN,
                 run,
@@ -272,7 +273,7 @@ def advance_runs() -> int:
         .order_by("id")[:BATCH]
     )
     for run in stuck:
-        with transaction.atomic():
+        with write_transaction():
             before = run.state
             engine.advance_run(run, actor="supervisor")
             n += run.state != before

@@ -122,8 +122,9 @@ class Listener:
 
 
 @contextmanager
-def listener(channels: tuple[str, ...] = (WORK_CHANNEL, CANCEL_CHANNEL)) -> Iterator[Listener]:
-    listen = Listener(channels)
+def listener(channels: tuple[str, ...] | None = None) -> Iterator[Listener]:
+    """A long-poll wakes on new work and on cancel requests (a cancel frees capacity)."""
+    listen = Listener(channels or (WORK_CHANNEL, CANCEL_CHANNEL))
     try:
         yield listen
     finally:

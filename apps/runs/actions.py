@@ -19,6 +19,7 @@ from apps.runs.choices import (
     Trigger,
 )
 from apps.runs.models import Job, JobAttempt, Repository, Run
+from lib.db import begin_write
 
 
 class RunError(Exception):
@@ -93,6 +94,7 @@ def do_cancel_run(
     """Two-phase cancel: jobs not yet leased end at once, leased attempts are asked to
     stop (the runner sees it on its next heartbeat), and the run is CANCELED when the
     last one acknowledges or passes its cancel deadline. Idempotent."""
+    begin_write()
     run = Run.objects.select_for_update().get(pk=run.pk)
     if run.state == RunState.CANCEL_REQUESTED:
         return True
