@@ -47,6 +47,15 @@ class ApiError(Exception):
         self.status = http_status or CODE_STATUS[code]
 
 
+def check_size(request, limit: int) -> None:
+    """413 before the body is read (Django reads at most Content-Length bytes)."""
+    raw = request.META.get("CONTENT_LENGTH") or "0"
+    if not raw.isdigit():
+        raise ApiError("INVALID_REQUEST", "bad Content-Length")
+    if int(raw) > limit:
+        raise ApiError("PAYLOAD_TOO_LARGE", f"body exceeds {limit} bytes", {"limit": limit})
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 

@@ -18,7 +18,7 @@ from apps.runners.actions import RegistrationRefused, check_registration_token, 
 from apps.runners.api import serializers as s
 from apps.runners.api.auth import RunnerTokenAuthentication
 from apps.runners.models import Runner
-from lib.api_errors import ApiError, StrictJSONParser
+from lib.api_errors import ApiError, StrictJSONParser, check_size
 from lib.logging import bind, unbind
 from lib.tokens import bearer_token, short_hash
 
@@ -34,15 +34,6 @@ class IsRunner(BasePermission):
         if not runner.enabled:
             raise ApiError("FORBIDDEN", "runner is disabled")
         return True
-
-
-def check_size(request, limit: int) -> None:
-    """413 before the body is read (Django reads at most Content-Length bytes)."""
-    raw = request.META.get("CONTENT_LENGTH") or "0"
-    if not raw.isdigit():
-        raise ApiError("INVALID_REQUEST", "bad Content-Length")
-    if int(raw) > limit:
-        raise ApiError("PAYLOAD_TOO_LARGE", f"body exceeds {limit} bytes", {"limit": limit})
 
 
 def _stale(lease_id: str, reason: str) -> ApiError:

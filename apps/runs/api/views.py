@@ -1,20 +1,29 @@
-"""The run API: trigger, list, detail, cancel, rerun. Thin: parse, authorize, one action."""
+"""The run API: trigger, list, detail, cancel, rerun. Thin: parse, authorize, one action.
 
+Reads follow apps/runs/access.py (a private repository is invisible — 404 — to whoever
+may not read it); writes need the run permissions (trigger_run, cancel_run, rerun_run)
+on a repository the user can read. DRF token authentication comes first so that an
+anonymous write is a 401 naming the scheme; browser sessions work too (with CSRF).
+"""
+
+from django.conf import settings
 from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
+from django.urls import NoReverseMatch, reverse
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.artifacts import logs, storage
+from apps.artifacts import storage
 from apps.artifacts.models import Artifact
 from apps.audit.actions import actor_name
 from apps.runs import access
 from apps.runs.actions import RunError, do_cancel_run, do_create_run, do_rerun_run
 from apps.runs.api.serializers import (
     RerunSerializer,
+    RunListQuery,
     TriggerRunSerializer,
     attempt_dict,
     job_dict,
@@ -23,22 +32,46 @@ from apps.runs.api.serializers import (
 from apps.runs.choices import AttemptState, RunState, Trigger
 from apps.runs.models import Job, JobAttempt, Run
 from lib import gitmirror
-from lib.api_errors import ApiError
+from lib.api_errors import ApiError, StrictJSONParser, check_size
 
-LOG_TAIL_BYTES = 4096
-
-
-class RunPagination(LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 200
+_FINISHED = (RunState.SUCCESS, RunState.FAILED, RunState.TIMEOUT, RunState.PLAN_FAILED)
 
 
-def _visible_run(request, run_id) -> Run:
-    if not str(run_id).isdigit():
+class RunApiView(APIView):
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    parser_classes = [StrictJSONParser]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        check_size(request, settings.DELTACI_MAX_BODY_BYTES)
+
+    def body(self, request) -> dict:
+        """The JSON object sent (an empty body is an empty object)."""
+        data = request.data
+        if not isinstance(data, dict):
+            raise ApiError("INVALID_REQUEST", "body must be a JSON object")
+        return data
+
+
+def _idempotency_key(request) -> str:
+    key = request.headers.get("Idempotency-Key") or ""
+    if len(key) > 200 or any(ord(c) < 32 for c in key):
+        raise ApiError(
+            "INVALID_REQUEST", "Idempotency-Key must be at most 200 printable characters"
+        )
+    return key
+
+
+def _visible_run(request, run_id: str) -> Run:
+    run = None
+    if run_id.isdigit() and len(run_id) <= 18:
+        run = (
+            access.visible_runs(request.user).select_related("repository").filter(pk=run_id).first()
+        )
+    if run is None:
         raise ApiError("NOT_FOUND", "no such run")
-    return get_object_or_404(
-        access.visible_runs(request.user).select_related("repository"), pk=run_id
-    )
+    return run
 
 
 def _require(request, run: Run, perm: str) -> None:
@@ -48,10 +81,16 @@ def _require(request, run: Run, perm: str) -> None:
         )
 
 
-class RunListView(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+class RunPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 200
 
+
+class RunListView(RunApiView):
     def get(self, request):
+        query = RunListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
         qs = access.visible_runs(request.user).select_related("repository")
         for param, field in (
             ("repo", "repository__name"),
@@ -59,36 +98,33 @@ class RunListView(APIView):
             ("state", "state"),
             ("trigger", "trigger"),
         ):
-            value = request.query_params.get(param)
-            if value:
-                qs = qs.filter(**{field: value})
+            if q.get(param):
+                qs = qs.filter(**{field: q[param]})
         page = RunPagination()
         rows = page.paginate_queryset(qs.order_by("-created_at", "-id"), request, view=self)
         return page.get_paginated_response([run_dict(r) for r in rows])
 
     def post(self, request):
-        ser = TriggerRunSerializer(data=request.data)
+        ser = TriggerRunSerializer(data=self.body(request))
         ser.is_valid(raise_exception=True)
-        repo = (
-            access.visible_repositories(request.user)
-            .filter(name=ser.validated_data["repo"])
-            .first()
-        )
+        data = ser.validated_data
+        key = _idempotency_key(request)
+        repo = access.visible_repositories(request.user).filter(name=data["repo"]).first()
         if repo is None:
             raise ApiError("NOT_FOUND", "no such repository")
         if not access.can_act(request.user, repo, "trigger_run"):
             raise ApiError("FORBIDDEN", "you may not trigger runs of this repository")
-        ref = ser.validated_data["ref"]
-        sha = ser.validated_data.get("commit_sha") or resolve_ref(repo, ref)
-        key = request.headers.get("Idempotency-Key")
+        ref = data["ref"] if data["ref"].startswith("refs/") else f"refs/heads/{data['ref']}"
+        sha = data.get("commit_sha") or resolve_ref(repo, data["ref"])
         run, created = do_create_run(
             repo,
             trigger=Trigger.API,
             ref=ref,
             commit_sha=sha,
-            event_key=f"api:{key[:200]}" if key else None,
+            event_key=f"api:{key}" if key else None,
             actor=actor_name(request.user),
         )
+        run.refresh_from_db()
         return Response(
             run_dict(run), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -96,8 +132,6 @@ class RunListView(APIView):
 
 def resolve_ref(repo, ref: str) -> str:
     """The commit `ref` names now (syncs the mirror); a clear 400 if it names none."""
-    from django.conf import settings
-
     from apps.vcs.auth import clone_token_for
 
     try:
@@ -109,7 +143,42 @@ def resolve_ref(repo, ref: str) -> str:
         raise ApiError("INVALID_REQUEST", f"cannot resolve {ref!r}: {exc}") from None
 
 
+def _artifact(art: Artifact) -> dict:
+    try:
+        download = reverse("artifact-download", args=[art.pk])
+    except NoReverseMatch:
+        download = None
+    return {
+        "id": str(art.pk),
+        "name": art.name,
+        "type": art.artifact_type,
+        "size": art.size,
+        "uri": storage.uri_for(art.key),
+        "download_url": download,
+        "attempt_id": str(art.attempt_id),
+    }
+
+
+def _explanations(attempts: list[JobAttempt]) -> list[dict]:
+    """The deterministic failure classification of each failed attempt."""
+    return [
+        {
+            "attempt_id": str(a.pk),
+            "attempt_number": a.attempt_number,
+            "failure_class": a.failure_class,
+            "confidence": a.failure_confidence,
+            "detail": a.failure_detail,
+            "exit_code": a.exit_code,
+        }
+        for a in attempts
+        if a.state in (AttemptState.FAILED, AttemptState.TIMED_OUT, AttemptState.STALE)
+        and a.failure_class
+    ]
+
+
 def run_detail(run: Run) -> dict:
+    """The run, its jobs with their attempts, artifacts and failure explanations, and
+    its plan — in a fixed number of queries, whatever the number of jobs."""
     attempts = JobAttempt.objects.select_related("lease__runner").order_by("attempt_number")
     jobs = list(
         Job.objects.filter(run=run)
@@ -117,39 +186,18 @@ def run_detail(run: Run) -> dict:
         .order_by("position", "id")
     )
     artifacts: dict[int, list[dict]] = {}
-    for art in Artifact.objects.filter(attempt__run=run, recorded=True, deleted_at__isnull=True):
-        artifacts.setdefault(art.attempt_id, []).append(
-            {
-                "id": str(art.pk),
-                "name": art.name,
-                "type": art.artifact_type,
-                "size": art.size,
-                "uri": storage.uri_for(art.key),
-                "attempt_id": str(art.attempt_id),
-            }
-        )
+    recorded = Artifact.objects.filter(attempt__run=run, recorded=True, deleted_at__isnull=True)
+    for art in recorded.order_by("attempt_id", "name", "id"):
+        artifacts.setdefault(art.attempt_id, []).append(_artifact(art))
     out = []
     for job in jobs:
         atts = list(job.attempts.all())
-        explanations = [
-            {
-                "attempt_id": str(a.pk),
-                "failure_class": a.failure_class,
-                "confidence": a.failure_confidence,
-                "detail": a.failure_detail,
-                "exit_code": a.exit_code,
-                "log_tail": logs.tail(a, LOG_TAIL_BYTES).decode("utf-8", "replace"),
-            }
-            for a in atts
-            if a.state in (AttemptState.FAILED, AttemptState.TIMED_OUT, AttemptState.STALE)
-            and a.failure_class
-        ]
         out.append(
             {
                 "job": job_dict(job),
                 "attempts": [attempt_dict(a) for a in atts],
                 "artifacts": [x for a in atts for x in artifacts.get(a.pk, [])],
-                "failure_explanations": explanations,
+                "failure_explanations": _explanations(atts),
             }
         )
     plan = run.plan or {}
@@ -168,40 +216,43 @@ def run_detail(run: Run) -> dict:
     }
 
 
-class RunDetailView(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
-
+class RunDetailView(RunApiView):
     def get(self, request, run_id):
         return Response(run_detail(_visible_run(request, run_id)))
 
 
-class RunCancelView(APIView):
+class RunCancelView(RunApiView):
     def post(self, request, run_id):
         run = _visible_run(request, run_id)
         _require(request, run, "cancel_run")
-        if run.state in (RunState.SUCCESS, RunState.FAILED, RunState.TIMEOUT):
+        if run.state in _FINISHED:
             raise ApiError("INVALID_STATE", f"run is already {run.state}")
-        if run.state != RunState.CANCELED:
-            do_cancel_run(run, actor=actor_name(request.user))
+        if run.state != RunState.CANCELED and not do_cancel_run(
+            run, actor=actor_name(request.user)
+        ):
+            run.refresh_from_db()
+            raise ApiError("INVALID_STATE", f"run is already {run.state}")
         run.refresh_from_db()
         return Response(run_dict(run), status=status.HTTP_202_ACCEPTED)
 
 
-class RunRerunView(APIView):
+class RunRerunView(RunApiView):
     def post(self, request, run_id):
         run = _visible_run(request, run_id)
         _require(request, run, "rerun_run")
-        ser = RerunSerializer(data=request.data if isinstance(request.data, dict) else {})
+        ser = RerunSerializer(data=self.body(request))
         ser.is_valid(raise_exception=True)
+        key = _idempotency_key(request)
         try:
             new, created = do_rerun_run(
                 run,
                 failed_only=ser.validated_data["failed_only"],
                 actor=actor_name(request.user),
-                idempotency_key=(request.headers.get("Idempotency-Key") or "")[:200],
+                idempotency_key=key,
             )
         except RunError as exc:
             raise ApiError("INVALID_STATE", str(exc)) from None
+        new.refresh_from_db()
         return Response(
             run_dict(new), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
