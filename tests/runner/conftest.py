@@ -7,8 +7,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,26 @@ def bwrap_problem() -> str | None:
     from deltaci_runner.jobuser import resolve
 
     return BwrapExecutor(resolve()).probe()
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = f"host-says-hi{self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def host_http() -> Iterator[ThreadingHTTPServer]:
+    """A loopback HTTP server on the runner's host, outside any sandbox; it answers
+    `host-says-hi<path>`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -45,28 +43,6 @@ show("refused-absolute", lambda: urllib.request.urlopen("http://denied.example:{
 show("refused-tunnel", lambda: tunnel("denied.example"))
 show("direct", lambda: urllib.request.urlopen("http://127.0.0.1:{port}/d").read().decode())
 EOF"""
-
-
-class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        body = f"host-says-hi{self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def host_http() -> Iterator[ThreadingHTTPServer]:
-    """A loopback HTTP server on the runner's host, outside any sandbox."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def job_log(plane: FakePlane, repo: Repo, dirs: RunnerDirs, steps: list[str], **kw) -> str:

@@ -1,34 +1,16 @@
 """The egress proxy on its Unix socket, talked to directly (no sandbox needed)."""
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from deltaci_runner.proxy import EgressProxy
 
 
-class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        body = f"hello {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def origin() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def origin(host_http) -> int:
+    return host_http.server_address[1]
 
 
 @pytest.fixture
@@ -59,7 +41,7 @@ def test_it_tunnels_connect_to_an_allowed_host(proxy, origin: int) -> None:
     sock, decisions = proxy
     answer = ask(sock, f"CONNECT localhost:{origin} HTTP/1.1\r\n\r\n".encode())
     assert answer.startswith(b"HTTP/1.1 200 Connection Established")
-    assert answer.endswith(b"hello /tunnelled")
+    assert answer.endswith(b"host-says-hi/tunnelled")
     assert decisions == [("localhost", origin, True)]
 
 
@@ -68,7 +50,7 @@ def test_it_forwards_absolute_form_http_to_an_allowed_host(proxy, origin: int) -
     request = f"GET http://localhost:{origin}/x?y=1 HTTP/1.1\r\nHost: localhost\r\n\r\n"
     answer = ask(sock, request.encode())
     assert answer.startswith(b"HTTP/1.0 200")
-    assert answer.endswith(b"hello /x?y=1")
+    assert answer.endswith(b"host-says-hi/x?y=1")
 
 
 def test_it_refuses_other_hosts_with_403(proxy, origin: int) -> None:
