@@ -4,24 +4,11 @@ here (that would orphan their stored object): retention deletes them, storage fi
 from django.contrib import admin
 
 from apps.artifacts.models import Artifact, TestReport
-
-
-class ReadOnly(admin.ModelAdmin):
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from lib.admin import ReadOnlyAdmin
 
 
 @admin.register(Artifact)
-class ArtifactAdmin(ReadOnly):
+class ArtifactAdmin(ReadOnlyAdmin):
     list_display = [
         "name",
         "artifact_type",
@@ -37,7 +24,7 @@ class ArtifactAdmin(ReadOnly):
 
 
 @admin.register(TestReport)
-class TestReportAdmin(ReadOnly):
+class TestReportAdmin(ReadOnlyAdmin):
     list_display = ["artifact", "attempt", "total", "truncated", "error", "parsed_at"]
     list_filter = [("error", admin.EmptyFieldListFilter), "truncated"]
     list_select_related = ["artifact", "attempt", "attempt__job"]

@@ -17,6 +17,7 @@ from apps.runners.actions import (
 from apps.runners.choices import LEASE_LIVE
 from apps.runners.models import Lease, Runner, RunnerRegistrationToken
 from apps.runners.operator import do_revoke_registration_token
+from lib.admin import ReadOnlyAdmin
 
 MAX_LABELS = 50
 
@@ -204,7 +205,7 @@ class RunnerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Lease)
-class LeaseAdmin(admin.ModelAdmin):
+class LeaseAdmin(ReadOnlyAdmin):
     """Read-only: leases change only through the lease service; operators may revoke."""
 
     list_display = [
@@ -222,18 +223,6 @@ class LeaseAdmin(admin.ModelAdmin):
     search_fields = ["lease_prefix", "runner__name", "attempt__job__name"]
     list_select_related = ["runner", "attempt", "attempt__job"]
     actions = ["revoke"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Lease._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_revoke_permission(self, request) -> bool:
         return request.user.has_perm("runners.change_lease")

@@ -10,6 +10,7 @@ from apps.policies.models import Policy
 from apps.runs.actions import do_cancel_run
 from apps.runs.models import Job, JobAttempt, Recipe, Repository, Run, StateEvent
 from apps.runs.policy_form import FIELDSETS, PolicyForm
+from lib.admin import ReadOnlyAdmin
 
 
 class PolicyInline(admin.StackedInline):
@@ -114,17 +115,6 @@ class RunAdmin(admin.ModelAdmin):
     def cancel_runs(self, request, queryset):
         done = sum(do_cancel_run(run, actor=actor_name(request.user)) for run in queryset)
         self.message_user(request, f"cancellation requested for {done} run(s)", messages.SUCCESS)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Job)

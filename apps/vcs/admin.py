@@ -3,14 +3,7 @@
 from django.contrib import admin
 
 from apps.vcs.models import PullRequestComment, RunReport, WebhookDelivery
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+from lib.admin import ReadOnlyAdmin
 
 
 @admin.register(WebhookDelivery)
