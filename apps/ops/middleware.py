@@ -53,16 +53,9 @@ def _lease_id_of(request: HttpRequest) -> str | None:
 
 
 def _bind_lease(lease_id: str) -> None:
-    from apps.runners.models import Lease
-
-    digest = hash_token(lease_id)
-    row = (
-        Lease.objects.filter(lease_hash=digest)
-        .values_list("attempt__run_id", "attempt__job_id")
-        .first()
-    )
-    run_id, job_id = row if row else (None, None)
-    jlog.bind(lease=digest[:12], run_id=run_id, job_id=job_id)
+    # Only the hash prefix here, before authentication: the runner views bind run_id and
+    # job_id once the lease is verified (apps/runners/leasing.py), with no extra query.
+    jlog.bind(lease=hash_token(lease_id)[:12])
 
 
 def _observe(endpoint: str, response: HttpResponse, seconds: float) -> None:

@@ -11,12 +11,13 @@ import fnmatch
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils import timezone
 
 from apps.audit.actions import record
@@ -35,6 +36,7 @@ from apps.runs.choices import (
 )
 from apps.runs.models import JobAttempt
 from lib.db import begin_write
+from lib.logging import bind
 from lib.tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
@@ -73,43 +75,82 @@ def lease_digest(lease_id: str) -> str:
 # --- claiming ------------------------------------------------------------------------
 
 
+@dataclass
+class _Passed:
+    """What this claim already ruled out: attempts it cannot take, and repositories and
+    runs at their concurrency limit."""
+
+    attempts: set[int] = field(default_factory=set)
+    repos: set[int] = field(default_factory=set)
+    runs: set[int] = field(default_factory=set)
+
+    def narrow(self, qs):
+        if self.attempts:
+            qs = qs.exclude(pk__in=self.attempts)
+        if self.repos:
+            qs = qs.exclude(run__repository_id__in=self.repos)
+        if self.runs:
+            qs = qs.exclude(run_id__in=self.runs)
+        return qs
+
+
 def claim(runner: Runner, capabilities: list[str] | None = None) -> Granted | None:
     """Lease the oldest run's next eligible queued attempt to `runner`, or None.
 
     A runner may narrow its registered capabilities in the request, never widen them.
-    Each round scans without a transaction and grants in one short transaction; nothing
-    is held between rounds, and a poll that finds nothing writes nothing."""
+    Each round is one short transaction; nothing is held between rounds."""
     caps = frozenset(runner.capabilities)
     if capabilities is not None:
         caps &= frozenset(capabilities)
-    passed: set[int] = set()
+    passed = _Passed()
+    claim_round = _claim_round_pg if connection.vendor == "postgresql" else _claim_round
     for _ in range(CLAIM_ROUNDS):
-        outcome = _claim_round(runner, caps, passed)
+        outcome = claim_round(runner, caps, passed)
         if outcome is not _AGAIN:
             return outcome
     return None
 
 
-def _claim_round(runner: Runner, caps: frozenset, passed: set[int]):
-    rows = list(
-        JobAttempt.objects.filter(
-            state=AttemptState.QUEUED, run__repository__environment=runner.environment
-        )
-        .exclude(pk__in=passed)
-        .order_by("run_created_at", "id")
-        .values_list(
-            "pk", "job__spec__runs_on", "run__repository_id", "run_id", _RUN_MAX_CONCURRENCY
-        )[:CLAIM_SCAN]
+def _queued(runner: Runner, passed: _Passed):
+    qs = JobAttempt.objects.filter(
+        state=AttemptState.QUEUED, run__repository__environment=runner.environment
     )
+    return passed.narrow(qs).order_by("run_created_at", "id")
+
+
+def _claim_round_pg(runner: Runner, caps: frozenset, passed: _Passed):
+    """PostgreSQL: capabilities are matched in SQL (jsonb containment), so one query finds
+    and locks (SKIP LOCKED) the oldest eligible attempt; the rest is _take()."""
+    with transaction.atomic():
+        live = _live_leases()
+        if live is None:
+            return None
+        match = Q(job__spec__runs_on__isnull=True) | Q(
+            job__spec__runs_on__contained_by=sorted(caps)
+        )
+        attempt = (
+            _with_grant_data(_queued(runner, passed).filter(match))
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if attempt is None:
+            return None
+        if not _matches(attempt.job.spec.get("runs_on"), caps):  # e.g. not a list
+            passed.attempts.add(attempt.pk)
+            return _AGAIN
+        return _take(attempt, runner, live, passed)
+
+
+def _claim_round(runner: Runner, caps: frozenset, passed: _Passed):
+    """Any database: scan a page of queued attempts without a transaction, match
+    capabilities in Python, then lock and grant in one short transaction (an empty poll
+    writes nothing, which matters to SQLite's single writer)."""
+    rows = list(_queued(runner, passed).values_list("pk", "job__spec__runs_on")[:CLAIM_SCAN])
     if not rows:
         return None
     more = _AGAIN if len(rows) == CLAIM_SCAN else None
-    eligible = []
-    for pk, runs_on, *_ in rows:
-        if _matches(runs_on, caps):
-            eligible.append(pk)
-        else:
-            passed.add(pk)
+    eligible = [pk for pk, runs_on in rows if _matches(runs_on, caps)]
+    passed.attempts.update(pk for pk, _ in rows if pk not in eligible)
     if not eligible:
         return more
     with transaction.atomic():
@@ -117,34 +158,46 @@ def _claim_round(runner: Runner, caps: frozenset, passed: set[int]):
         live = _live_leases()
         if live is None:
             return None
-        attempt = _lock_first(eligible)
+        qs = _with_grant_data(JobAttempt.objects.filter(pk__in=eligible, state=AttemptState.QUEUED))
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        attempt = qs.order_by("run_created_at", "id").first()
         if attempt is None:  # all taken, or being taken, by concurrent claims
-            passed.update(eligible)
+            passed.attempts.update(eligible)
             return more
-        return _take(attempt, runner, rows, live, passed)
+        return _take(attempt, runner, live, passed)
 
 
-def _take(attempt: JobAttempt, runner: Runner, rows: list, live: int, passed: set[int]):
+def _with_grant_data(qs):
+    """What a grant needs, in the same query: the job, run, repository and policy, and
+    the run's own max_concurrency (not the whole plan)."""
+    return (
+        qs.select_related("job", "run", "run__repository", "run__repository__policy")
+        .defer("run__plan", "run__recipe")
+        .annotate(
+            run_limit=KeyTextTransform("max_concurrency", KeyTransform("policies", F("run__plan")))
+        )
+    )
+
+
+def _take(attempt: JobAttempt, runner: Runner, live: int, passed: _Passed):
     """Grant the locked `attempt` unless a policy or a limit says otherwise."""
     run, repo = attempt.run, attempt.run.repository
     policy = policy_for(repo)
     if run.state not in (RunState.QUEUED, RunState.RUNNING):
-        passed.add(attempt.pk)
+        passed.runs.add(run.pk)
         return _AGAIN
     if not image_allowed(attempt.job.spec.get("image", ""), policy):
         _refuse_image(attempt, policy)
         return _AGAIN
     if _full(f"repo:{repo.pk}", policy.max_concurrent_jobs, live, run__repository=repo):
-        passed.update(r[0] for r in rows if r[2] == repo.pk)
+        passed.repos.add(repo.pk)
         return _AGAIN
-    run_limit = _int(next(r[4] for r in rows if r[0] == attempt.pk))
+    run_limit = _int(attempt.run_limit)
     if run_limit and _full(f"run:{run.pk}", run_limit, live, run=run):
-        passed.update(r[0] for r in rows if r[3] == run.pk)
+        passed.runs.add(run.pk)
         return _AGAIN
     return _grant(attempt, runner, policy) or _AGAIN
-
-
-_RUN_MAX_CONCURRENCY = "run__plan__policies__max_concurrency"
 
 
 def _int(value) -> int:
@@ -165,18 +218,6 @@ def _matches(runs_on, caps: frozenset) -> bool:
 
 def image_allowed(image: str, policy: EffectivePolicy) -> bool:
     return any(fnmatch.fnmatchcase(image or "", pat) for pat in policy.allowed_images)
-
-
-def _lock_first(pks: list[int]) -> JobAttempt | None:
-    qs = (
-        JobAttempt.objects.filter(pk__in=pks, state=AttemptState.QUEUED)
-        .select_related("job", "run", "run__repository", "run__repository__policy")
-        .defer("run__plan", "run__recipe")
-        .order_by("run_created_at", "id")
-    )
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
-    return qs.first()
 
 
 def _take_turns(key: str) -> None:
@@ -280,25 +321,43 @@ _STALE_REASON = {
 }
 
 
-def find_lease(runner: Runner, lease_id: str, *, lock: bool = False) -> Lease:
+_FULL = (
+    "attempt",
+    "attempt__job",
+    "attempt__run",
+    "attempt__run__repository",
+    "attempt__run__repository__policy",
+)
+
+
+def find_lease(
+    runner: Runner, lease_id: str, *, lock: bool = False, related: tuple[str, ...] = _FULL
+) -> Lease:
     """The calling runner's lease, else StaleLease UNKNOWN_LEASE — the same answer for a
-    lease of another runner, so there is no oracle for other runners' leases."""
+    lease of another runner, so there is no oracle for other runners' leases. `related`
+    names what to load with it (less is cheaper)."""
     if not isinstance(lease_id, str) or not lease_id or len(lease_id) > 200:
         raise StaleLease("UNKNOWN_LEASE")
-    qs = Lease.objects.select_related(
-        "attempt",
-        "attempt__job",
-        "attempt__run",
-        "attempt__run__repository",
-        "attempt__run__repository__policy",
-    ).defer("attempt__run__plan", "attempt__run__recipe")
+    qs = Lease.objects.select_related(*related)
+    if "attempt__run" in related:
+        qs = qs.defer("attempt__run__plan", "attempt__run__recipe")
     if lock:
         begin_write()
         qs = qs.select_for_update(of=("self",))
-    lease = qs.filter(lease_hash=lease_digest(lease_id)).first()
-    if lease is None or lease.runner_id != runner.pk:
+    try:
+        lease = qs.get(lease_hash=lease_digest(lease_id))
+    except Lease.DoesNotExist:
+        raise StaleLease("UNKNOWN_LEASE") from None
+    if lease.runner_id != runner.pk:
         raise StaleLease("UNKNOWN_LEASE")
+    _bind_scope(lease.attempt.run_id, lease.attempt.job_id)
     return lease
+
+
+def _bind_scope(run_id: int, job_id: int) -> None:
+    """Log lines of this request carry the run and job of the (verified) lease; the
+    request's log scope (apps/ops/middleware.py) ends with the request."""
+    bind(run_id=run_id, job_id=job_id)
 
 
 def stale_reason(lease: Lease, now: datetime | None = None) -> str | None:
@@ -348,7 +407,7 @@ def _activate(lease: Lease, actor: str) -> None:
 @transaction.atomic
 def ack(runner: Runner, lease_id: str) -> Lease:
     """AckLease: GRANTED -> ACTIVE; a duplicate on a live ACTIVE lease is answered again."""
-    lease = find_lease(runner, lease_id, lock=True)
+    lease = find_lease(runner, lease_id, lock=True, related=("attempt",))
     require_live(lease)
     _activate(lease, f"runner:{runner.name}")
     return lease
@@ -362,21 +421,157 @@ def _uploading(progress: dict | None) -> bool:
     return "uploading" in words
 
 
+_HEARTBEAT_FIELDS = (
+    "id",
+    "state",
+    "runner_id",
+    "granted_at",
+    "ack_deadline",
+    "expires_at",
+    "last_heartbeat_at",
+    "attempt__id",
+    "attempt__run_id",
+    "attempt__job_id",
+    "attempt__state",
+    "attempt__progress",
+    "attempt__cancel_reason",
+    "attempt__cancel_requested_at",
+)
+
+
 def heartbeat(runner: Runner, lease_id: str, progress: dict | None = None) -> dict:
-    """Renew the TTL with one conditional UPDATE (no transaction, no row lock on the hot
-    path); the first heartbeat also acknowledges and starts the attempt."""
-    lease = find_lease(runner, lease_id)
+    """Renew the TTL with no transaction and no row lock on this hot path (the supervisor
+    locks and re-checks before expiring, so a renewal that lands first wins). The TTL is
+    the one the lease was granted with. The first heartbeat also acknowledges the lease
+    and starts the attempt."""
+    if not isinstance(lease_id, str) or not lease_id or len(lease_id) > 200:
+        raise StaleLease("UNKNOWN_LEASE")
+    progress = dict(progress) if progress else None
+    if connection.vendor == "postgresql":
+        fast = _renew_in_one_statement(runner, lease_id, progress)
+        if fast is not None:
+            lease_state, ttl, attempt_state, reason, requested_at, run_id, job_id, now = fast
+            _bind_scope(run_id, job_id)
+            steady = (
+                lease_state == LeaseState.ACTIVE
+                and attempt_state in _STEADY
+                and not (attempt_state == AttemptState.RUNNING and _uploading(progress))
+            )
+            if steady:
+                return _heartbeat_ack(lease_id, ttl, attempt_state, reason, requested_at, now)
+    return _heartbeat_orm(runner, lease_id, progress)
+
+
+_STEADY = (AttemptState.RUNNING, AttemptState.UPLOADING, AttemptState.CANCEL_REQUESTED)
+_RENEW_SQL = """
+WITH renewed AS (
+  UPDATE {lease} AS l
+  SET expires_at = %(now)s + (l.expires_at - COALESCE(l.last_heartbeat_at, l.granted_at)),
+      last_heartbeat_at = %(now)s
+  FROM {attempt} AS a
+  WHERE l.lease_hash = %(hash)s AND l.runner_id = %(runner)s AND a.id = l.attempt_id
+    AND l.expires_at > %(now)s
+    AND (l.state = 'ACTIVE' OR (l.state = 'GRANTED' AND l.ack_deadline > %(now)s))
+  RETURNING l.state AS lease_state, l.expires_at - l.last_heartbeat_at AS ttl,
+    a.id AS attempt_id, a.state AS attempt_state, a.cancel_reason, a.cancel_requested_at,
+    a.run_id, a.job_id
+), progressed AS (
+  UPDATE {attempt} SET progress = %(progress)s::jsonb
+  WHERE %(progress)s::jsonb IS NOT NULL AND id = (
+    SELECT attempt_id FROM renewed
+    WHERE lease_state = 'ACTIVE' AND attempt_state IN ('RUNNING', 'UPLOADING', 'CANCEL_REQUESTED')
+  )
+  RETURNING id
+)
+SELECT lease_state, ttl, attempt_state, cancel_reason, cancel_requested_at, run_id, job_id
+FROM renewed
+"""
+
+
+def _renew_in_one_statement(runner: Runner, lease_id: str, progress: dict | None):
+    """PostgreSQL: check and renew the lease, store the progress report and read the
+    attempt's cancel state in one statement. None when the lease is not live for this
+    runner (the general path then says why)."""
+    now = timezone.now()
+    sql = _RENEW_SQL.format(lease=Lease._meta.db_table, attempt=JobAttempt._meta.db_table)
+    params = {
+        "now": now,
+        "hash": lease_digest(lease_id),
+        "runner": runner.pk,
+        "progress": json.dumps(progress) if progress else None,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else (*row, now)
+
+
+def _heartbeat_ack(
+    lease_id: str,
+    ttl: timedelta,
+    attempt_state: str,
+    cancel_reason: str,
+    cancel_requested_at: datetime | None,
+    now: datetime,
+) -> dict:
+    cancel = attempt_state == AttemptState.CANCEL_REQUESTED
+    remaining = 0
+    if cancel and cancel_requested_at:
+        deadline = cancel_requested_at + timedelta(seconds=settings.DELTACI_CANCEL_DEADLINE_SECONDS)
+        remaining = max(0, int((deadline - now).total_seconds()))
+    return {
+        "type": "HeartbeatAck",
+        "lease_id": lease_id,
+        "extend_lease": True,
+        "new_lease_ttl_seconds": round(ttl.total_seconds()),
+        "cancel_requested": cancel,
+        "cancel_deadline_seconds": remaining,
+        "cancel_reason": (cancel_reason or None) if cancel else None,
+    }
+
+
+_HEARTBEAT_FIELDS = (
+    "id",
+    "state",
+    "runner_id",
+    "granted_at",
+    "ack_deadline",
+    "expires_at",
+    "last_heartbeat_at",
+    "attempt__id",
+    "attempt__run_id",
+    "attempt__job_id",
+    "attempt__state",
+    "attempt__progress",
+    "attempt__cancel_reason",
+    "attempt__cancel_requested_at",
+)
+
+
+def _heartbeat_orm(runner: Runner, lease_id: str, progress: dict | None) -> dict:
+    """The general path: every database, the first heartbeat, progress reports, and the
+    precise reason when the lease is not live."""
+    try:
+        lease = (
+            Lease.objects.select_related("attempt")
+            .only(*_HEARTBEAT_FIELDS)
+            .get(lease_hash=lease_digest(lease_id))
+        )
+    except Lease.DoesNotExist:
+        raise StaleLease("UNKNOWN_LEASE") from None
+    if lease.runner_id != runner.pk:
+        raise StaleLease("UNKNOWN_LEASE")
+    _bind_scope(lease.attempt.run_id, lease.attempt.job_id)
     require_live(lease)
     attempt = lease.attempt
-    ttl = policy_for(attempt.run.repository).lease_ttl_seconds
+    ttl = lease.expires_at - (lease.last_heartbeat_at or lease.granted_at)
     now = timezone.now()
     renewed = Lease.objects.filter(_live_now(now), pk=lease.pk).update(
-        expires_at=now + timedelta(seconds=ttl), last_heartbeat_at=now
+        expires_at=now + ttl, last_heartbeat_at=now
     )
     if not renewed:  # the supervisor (or a Complete) got there first
         lease.refresh_from_db(fields=["state", "expires_at", "ack_deadline"])
         raise StaleLease(stale_reason(lease, now) or "LEASE_EXPIRED")
-    progress = dict(progress) if progress else None
     steps = (
         lease.state == LeaseState.GRANTED
         or attempt.state in (AttemptState.LEASED, AttemptState.STARTING)
@@ -384,22 +579,9 @@ def heartbeat(runner: Runner, lease_id: str, progress: dict | None = None) -> di
     )
     if steps or (progress and progress != attempt.progress):
         _advance_on_heartbeat(lease, f"runner:{runner.name}", progress)
-    cancel = attempt.state == AttemptState.CANCEL_REQUESTED
-    remaining = 0
-    if cancel and attempt.cancel_requested_at:
-        deadline = attempt.cancel_requested_at + timedelta(
-            seconds=settings.DELTACI_CANCEL_DEADLINE_SECONDS
-        )
-        remaining = max(0, int((deadline - now).total_seconds()))
-    return {
-        "type": "HeartbeatAck",
-        "lease_id": lease_id,
-        "extend_lease": True,
-        "new_lease_ttl_seconds": ttl,
-        "cancel_requested": cancel,
-        "cancel_deadline_seconds": remaining,
-        "cancel_reason": (attempt.cancel_reason or None) if cancel else None,
-    }
+    return _heartbeat_ack(
+        lease_id, ttl, attempt.state, attempt.cancel_reason, attempt.cancel_requested_at, now
+    )
 
 
 @transaction.atomic

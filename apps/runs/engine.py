@@ -23,21 +23,19 @@ _FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
 NEED_FAILED = "NEED_FAILED"
 
 
-def need_failed(job: Job) -> bool:
+def need_failed(state: str, reason_code: str) -> bool:
     """Did this job finally fail (or was it skipped because one of its needs did)?"""
-    return job.state in _FAILED_JOB or (
-        job.state == JobState.SKIPPED and job.reason_code == NEED_FAILED
-    )
+    return state in _FAILED_JOB or (state == JobState.SKIPPED and reason_code == NEED_FAILED)
 
 
-def need_met(job: Job) -> bool:
+def need_met(state: str, reason_code: str) -> bool:
     """Succeeded, or skipped by the planner (not affected by the diff: nothing to wait for)."""
-    return job.state == JobState.SUCCEEDED or (
-        job.state == JobState.SKIPPED and job.reason_code != NEED_FAILED
-    )
+    return state == JobState.SUCCEEDED or (state == JobState.SKIPPED and reason_code != NEED_FAILED)
 
 
-def queue_attempt(job: Job, *, infra_retry: bool = False, reason: str = "") -> JobAttempt:
+def queue_attempt(
+    job: Job, *, infra_retry: bool = False, reason: str = "", run: Run | None = None
+) -> JobAttempt:
     """A new attempt (number = last + 1), published for dispatch."""
     last = job.attempts.aggregate(n=Max("attempt_number"))["n"] or 0
     attempt = JobAttempt.objects.create(
@@ -45,7 +43,7 @@ def queue_attempt(job: Job, *, infra_retry: bool = False, reason: str = "") -> J
         run_id=job.run_id,
         attempt_number=last + 1,
         infra_retry=infra_retry,
-        run_created_at=job.run.created_at,
+        run_created_at=(run or job.run).created_at,
     )
     states.transition(states.ATTEMPT, attempt, AttemptState.QUEUED, why=reason or "queued")
     from apps.runners.wakeup import notify_work
@@ -55,34 +53,44 @@ def queue_attempt(job: Job, *, infra_retry: bool = False, reason: str = "") -> J
 
 
 def release_ready_jobs(run: Run) -> int:
-    """PENDING jobs whose needs all SUCCEEDED are queued; those with a failed need are
-    SKIPPED naming it. Repeats until nothing changes (a skip can cascade)."""
+    """PENDING jobs whose needs all succeeded are queued; those with a failed need are
+    SKIPPED naming it. Repeats until nothing changes (a skip can cascade). Reads only the
+    pending jobs and the jobs they need, so a big run's every attempt end stays cheap."""
     if run.state not in (RunState.QUEUED, RunState.RUNNING):
         return 0
     changed = 0
     while True:
-        jobs = list(run.jobs.all())
-        by_name = {j.name: j for j in jobs}
+        pending = list(
+            Job.objects.filter(run_id=run.pk, state=JobState.PENDING).only(
+                "id", "run_id", "name", "needs", "state"
+            )
+        )
+        if not pending:
+            return changed
+        wanted = {n for job in pending for n in job.needs}
+        known = {
+            name: (state, code)
+            for name, state, code in Job.objects.filter(run_id=run.pk, name__in=wanted).values_list(
+                "name", "state", "reason_code"
+            )
+        }
         progressed = False
-        for job in jobs:
-            if job.state != JobState.PENDING:
-                continue
-            needs = [by_name[n] for n in job.needs if n in by_name]
-            failed = [n for n in needs if need_failed(n)]
+        for job in pending:
+            needs = [(n, *known[n]) for n in job.needs if n in known]
+            failed = [n for n, state, code in needs if need_failed(state, code)]
             if failed:
-                names = ", ".join(n.name for n in failed)
-                if states.transition(
+                names = ", ".join(failed)
+                progressed |= states.transition(
                     states.JOB,
                     job,
                     JobState.SKIPPED,
                     why=f"need {names} did not succeed",
                     reason_code=NEED_FAILED,
                     reason=f"skipped because {names} did not succeed",
-                ):
-                    progressed = True
-            elif all(need_met(n) for n in needs):
+                )
+            elif all(need_met(state, code) for _, state, code in needs):
                 if states.transition(states.JOB, job, JobState.QUEUED, why="needs met"):
-                    queue_attempt(job)
+                    queue_attempt(job, run=run)
                     progressed = True
         changed += progressed
         if not progressed:
@@ -96,15 +104,16 @@ def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
 
     job = attempt.job
     run = job.run
-    run.refresh_from_db(fields=["state"])
     if job.state in JOB_TERMINAL:
         advance_run(run, actor=actor)
         return
     state = attempt.state
     if state == AttemptState.SUCCEEDED:
         states.transition(states.JOB, job, JobState.SUCCEEDED, why="attempt succeeded")
-        _mark_flaky_attempts(job)
+        if attempt.attempt_number > 1:
+            _mark_flaky_attempts(job)
     elif state in (AttemptState.STALE, AttemptState.FAILED, AttemptState.TIMED_OUT):
+        run.refresh_from_db(fields=["state"])  # a cancelled or finished run retries nothing
         if run.state in (RunState.QUEUED, RunState.RUNNING) and _may_retry(
             job, attempt, policy_for(run.repository)
         ):
@@ -113,6 +122,7 @@ def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
             )
             queue_attempt(
                 job,
+                run=run,
                 infra_retry=infra,
                 reason=f"retry after attempt {attempt.attempt_number} {state}",
             )
@@ -165,13 +175,23 @@ def advance_run(run: Run, *, actor: str = "system") -> None:
         return
     if run.state not in (RunState.QUEUED, RunState.RUNNING):
         return
-    release_ready_jobs(run)
-    jobs = list(run.jobs.only("name", "state", "required", "allow_failure", "reason_code"))
-    if any(j.state not in JOB_TERMINAL for j in jobs):
+    jobs = Job.objects.filter(run_id=run.pk)
+    unfinished = jobs.exclude(state__in=JOB_TERMINAL).order_by().values_list("state", flat=True)
+    open_states = set(unfinished.distinct())
+    if JobState.PENDING in open_states:
+        release_ready_jobs(run)
+        open_states = set(unfinished.distinct())
+    if open_states:
         return
     # A required job that did not succeed breaks the run, including one skipped because
     # its need failed (even an allow-failure need); planner-skipped jobs are not required.
-    broken = [j.name for j in jobs if j.required and not j.allow_failure and need_failed(j)]
+    broken = [
+        name
+        for name, state, code in jobs.filter(required=True, allow_failure=False).values_list(
+            "name", "state", "reason_code"
+        )
+        if need_failed(state, code)
+    ]
     if broken:
         reason = "required job(s) failed: " + ", ".join(sorted(broken)[:20])
         states.transition(states.RUN, run, RunState.FAILED, why=reason, actor=actor, reason=reason)

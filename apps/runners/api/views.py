@@ -19,7 +19,7 @@ from apps.runners.api import serializers as s
 from apps.runners.api.auth import RunnerTokenAuthentication
 from apps.runners.models import Runner
 from lib.api_errors import ApiError, StrictJSONParser, check_size
-from lib.logging import bind, unbind
+from lib.logging import bind
 from lib.tokens import bearer_token, short_hash
 
 log = logging.getLogger(__name__)
@@ -65,16 +65,10 @@ class RunnerView(APIView):
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         if "lease_id" in data:
+            # The request's log scope (apps/ops/middleware.py) ends with the request.
             self._lease_id = data["lease_id"]
-            self._log_token = bind(lease=short_hash(data["lease_id"]))
+            bind(lease=short_hash(data["lease_id"]))
         return data
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        token = getattr(self, "_log_token", None)
-        if token is not None:
-            unbind(token)
-            self._log_token = None
-        return super().finalize_response(request, response, *args, **kwargs)
 
     def handle_exception(self, exc):
         if isinstance(exc, leasing.StaleLease):
