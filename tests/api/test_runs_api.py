@@ -392,3 +392,38 @@ def test_a_staff_operator_may_act_everywhere(make_run, as_user):
     operator = User.objects.create_user("op", is_staff=True, is_superuser=True)
     run = make_run()
     assert as_user(operator).post(f"{RUNS}/{run.pk}/cancel").status_code == 202
+
+
+def _fail_every_attempt(run, log: bytes) -> None:
+    from apps.artifacts.models import LogChunk
+    from apps.runs.models import JobAttempt
+
+    attempts = JobAttempt.objects.filter(run=run)
+    attempts.update(state="FAILED", failure_class="user", exit_code=2, log_size=len(log))
+    LogChunk.objects.bulk_create(LogChunk(attempt=a, start=0, data=log) for a in attempts)
+
+
+def test_the_detail_shows_the_failing_jobs_log_tail(make_run, operator, as_user):
+    run = make_run([job_spec("a")])
+    _fail_every_attempt(run, b"compiling\n" + b"x" * 9000 + b"\nerror: it broke\n")
+    body = as_user(operator).get(f"{RUNS}/{run.pk}").json()
+    (explanation,) = body["jobs"][0]["failure_explanations"]
+    assert explanation["exit_code"] == 2 and explanation["log_tail"].endswith("error: it broke\n")
+    assert len(explanation["log_tail"]) <= 4096 and "compiling" not in explanation["log_tail"]
+
+
+def test_log_tails_keep_the_detail_bounded(
+    make_run, operator, as_user, django_assert_max_num_queries
+):
+    client = as_user(operator)
+    few = make_run([job_spec(f"f{i}") for i in range(12)])
+    many = make_run([job_spec(f"m{i}") for i in range(40)])
+    for run in (few, many):
+        _fail_every_attempt(run, b"boom\n")
+    with django_assert_max_num_queries(30) as few_queries:
+        client.get(f"{RUNS}/{few.pk}")
+    with django_assert_max_num_queries(30) as many_queries:
+        jobs = client.get(f"{RUNS}/{many.pk}").json()["jobs"]
+    assert len(few_queries.captured_queries) == len(many_queries.captured_queries)
+    tails = [e for j in jobs for e in j["failure_explanations"] if "log_tail" in e]
+    assert len(tails) == 10 and all(t["log_tail"] == "boom\n" for t in tails)

@@ -159,10 +159,21 @@ def _artifact(art: Artifact) -> dict:
     }
 
 
-def _explanations(attempts: list[JobAttempt]) -> list[dict]:
-    """The deterministic failure classification of each failed attempt."""
-    return [
-        {
+# Log tails are read for the latest failed attempt of at most this many failed jobs, so
+# the detail stays a bounded number of queries (and store reads) whatever the run's size.
+LOG_TAIL_JOBS = 10
+LOG_TAIL_BYTES = 4096
+_FAILED = (AttemptState.FAILED, AttemptState.TIMED_OUT, AttemptState.STALE)
+
+
+def _explanations(attempts: list[JobAttempt], tails: dict[int, str]) -> list[dict]:
+    """The deterministic failure classification of each failed attempt, with the end of
+    its log where `tails` has it."""
+    out = []
+    for a in attempts:
+        if a.state not in _FAILED or not a.failure_class:
+            continue
+        item = {
             "attempt_id": str(a.pk),
             "attempt_number": a.attempt_number,
             "failure_class": a.failure_class,
@@ -170,10 +181,24 @@ def _explanations(attempts: list[JobAttempt]) -> list[dict]:
             "detail": a.failure_detail,
             "exit_code": a.exit_code,
         }
-        for a in attempts
-        if a.state in (AttemptState.FAILED, AttemptState.TIMED_OUT, AttemptState.STALE)
-        and a.failure_class
-    ]
+        if a.pk in tails:
+            item["log_tail"] = tails[a.pk]
+        out.append(item)
+    return out
+
+
+def _log_tails(jobs: list[Job]) -> dict[int, str]:
+    from apps.artifacts import logs
+
+    latest_failed = []
+    for job in jobs:
+        failed = [a for a in job.attempts.all() if a.state in _FAILED]
+        if failed:
+            latest_failed.append(failed[-1])
+    return {
+        a.pk: logs.tail(a, LOG_TAIL_BYTES).decode("utf-8", "replace")
+        for a in latest_failed[:LOG_TAIL_JOBS]
+    }
 
 
 def run_detail(run: Run) -> dict:
@@ -189,6 +214,7 @@ def run_detail(run: Run) -> dict:
     recorded = Artifact.objects.filter(attempt__run=run, recorded=True, deleted_at__isnull=True)
     for art in recorded.order_by("attempt_id", "name", "id"):
         artifacts.setdefault(art.attempt_id, []).append(_artifact(art))
+    tails = _log_tails(jobs)
     out = []
     for job in jobs:
         atts = list(job.attempts.all())
@@ -197,7 +223,7 @@ def run_detail(run: Run) -> dict:
                 "job": job_dict(job),
                 "attempts": [attempt_dict(a) for a in atts],
                 "artifacts": [x for a in atts for x in artifacts.get(a.pk, [])],
-                "failure_explanations": _explanations(atts),
+                "failure_explanations": _explanations(atts, tails),
             }
         )
     plan = run.plan or {}
