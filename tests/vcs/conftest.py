@@ -17,7 +17,8 @@ from apps.runs.actions import do_add_repository
 from apps.vcs import auth
 from tests.vcs import fake_github
 
-FIXTURES = Path("/work/shared/fixtures/github")
+# The contract's fixtures sit in shared/ beside the checkout (as in CI's fresh clone).
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "github"
 SECRET = "webhook-test-secret"
 FULL_NAME = "Codertocat/Hello-World"
 APP_ID = "31337"
