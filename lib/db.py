@@ -1,8 +1,11 @@
 """Database helpers the state-changing code shares."""
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 
 
@@ -23,3 +26,58 @@ def write_transaction() -> Iterator[None]:
     with transaction.atomic():
         begin_write()
         yield
+
+
+def fetch_prepared(sql: str, params: dict) -> list[tuple]:
+    """Rows of a fixed, hot statement, run as a server-side prepared statement on
+    PostgreSQL, so it is planned once per connection instead of once per call (for the
+    heartbeat's renewal, planning is most of the database's work). Django's own cursors
+    bind parameters client-side, which rules that out. Other databases: a plain cursor.
+
+    Set DELTACI_PREPARED_STATEMENTS = False behind a transaction-mode connection pooler
+    that cannot keep prepared statements (PgBouncer before 1.21)."""
+    if connection.vendor != "postgresql" or not getattr(
+        settings, "DELTACI_PREPARED_STATEMENTS", True
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+    import psycopg
+
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        if raw.prepare_threshold is None:  # Django turns preparing off; its own cursors
+            raw.prepare_threshold = 1_000_000  # bind client-side and never prepare anyway
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall() if cursor.description else []
+
+
+def model_from_row(model, attnames: list[str] | tuple[str, ...], values) -> Any:
+    """A model instance from a raw row: `attnames` in the model's field order (what
+    Model.from_db() expects), each value converted as the ORM converts it (JSON arrives
+    as text; SQLite's datetimes as strings)."""
+    converted = [
+        _convert(value, converters)
+        for value, converters in zip(
+            values, _converters(model, tuple(attnames), connection.vendor), strict=True
+        )
+    ]
+    return model.from_db(connection.alias, list(attnames), converted)
+
+
+def _convert(value, converters):
+    for convert, col in converters:
+        value = convert(value, col, connection)
+    return value
+
+
+@functools.cache
+def _converters(model, attnames: tuple[str, ...], vendor: str) -> list[list]:
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    out = []
+    for name in attnames:
+        col = fields[name].get_col(model._meta.db_table)
+        convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        out.append([(c, col) for c in convs])
+    return out

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from apps.audit.actions import record
 from apps.policies.effective import EffectivePolicy, policy_for
+from apps.runners import claimsql
 from apps.runners.choices import LEASE_LIVE, LeaseState
 from apps.runners.jobspec import granted_body
 from apps.runners.models import Lease, Runner
@@ -35,7 +36,7 @@ from apps.runs.choices import (
     RunState,
 )
 from apps.runs.models import JobAttempt
-from lib.db import begin_write
+from lib.db import begin_write, fetch_prepared
 from lib.logging import bind
 from lib.tokens import hash_token, new_token
 
@@ -119,19 +120,15 @@ def _queued(runner: Runner, passed: _Passed):
 
 
 def _claim_round_pg(runner: Runner, caps: frozenset, passed: _Passed):
-    """PostgreSQL: capabilities are matched in SQL (jsonb containment), so one query finds
-    and locks (SKIP LOCKED) the oldest eligible attempt; the rest is _take()."""
+    """PostgreSQL: capabilities are matched in SQL (jsonb containment), so one statement
+    finds and locks (SKIP LOCKED) the oldest eligible attempt (apps/runners/claimsql.py);
+    the rest is _take()."""
     with transaction.atomic():
         live = _live_leases()
         if live is None:
             return None
-        match = Q(job__spec__runs_on__isnull=True) | Q(
-            job__spec__runs_on__contained_by=sorted(caps)
-        )
-        attempt = (
-            _with_grant_data(_queued(runner, passed).filter(match))
-            .select_for_update(skip_locked=True, of=("self",))
-            .first()
+        attempt = claimsql.lock_next(
+            runner.environment, sorted(caps), passed.attempts, passed.repos, passed.runs
         )
         if attempt is None:
             return None
@@ -229,13 +226,20 @@ def _take_turns(key: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock])
 
 
+_COUNT_LIVE = f"SELECT COUNT(*) FROM {Lease._meta.db_table} WHERE state IN ('GRANTED', 'ACTIVE')"  # noqa: S608
+
+
+def _count_live() -> int:
+    return fetch_prepared(_COUNT_LIVE, {})[0][0]  # every claim asks: no ORM here
+
+
 def _live_leases() -> int | None:
     """How many leases are live, or None when the global limit is reached."""
     limit = settings.DELTACI_MAX_CONCURRENT_LEASES
-    live = Lease.objects.filter(state__in=LEASE_LIVE).count()
+    live = _count_live()
     if live + NEAR_LIMIT >= limit:
         _take_turns("leases")
-        live = Lease.objects.filter(state__in=LEASE_LIVE).count()
+        live = _count_live()
     return live if live < limit else None
 
 
@@ -328,6 +332,8 @@ _FULL = (
     "attempt__run__repository",
     "attempt__run__repository__policy",
 )
+# What ending an attempt needs (the repository and its policy load on the rare paths).
+_ENDING = ("attempt", "attempt__job", "attempt__run")
 
 
 def find_lease(
@@ -341,6 +347,8 @@ def find_lease(
     qs = Lease.objects.select_related(*related)
     if "attempt__run" in related:
         qs = qs.defer("attempt__run__plan", "attempt__run__recipe")
+    if "attempt__job" in related:
+        qs = qs.defer("attempt__job__spec")
     if lock:
         begin_write()
         qs = qs.select_for_update(of=("self",))
@@ -450,16 +458,41 @@ def heartbeat(runner: Runner, lease_id: str, progress: dict | None = None) -> di
     if connection.vendor == "postgresql":
         fast = _renew_in_one_statement(runner, lease_id, progress)
         if fast is not None:
-            lease_state, ttl, attempt_state, reason, requested_at, run_id, job_id, now = fast
-            _bind_scope(run_id, job_id)
-            steady = (
-                lease_state == LeaseState.ACTIVE
-                and attempt_state in _STEADY
-                and not (attempt_state == AttemptState.RUNNING and _uploading(progress))
-            )
-            if steady:
-                return _heartbeat_ack(lease_id, ttl, attempt_state, reason, requested_at, now)
+            return _after_renewal(runner, lease_id, progress, *fast)
     return _heartbeat_orm(runner, lease_id, progress)
+
+
+def _after_renewal(
+    runner: Runner,
+    lease_id: str,
+    progress: dict | None,
+    lease_pk: int,
+    lease_state: str,
+    ttl: timedelta,
+    attempt_pk: int,
+    attempt_state: str,
+    cancel_reason: str,
+    cancel_requested_at: datetime | None,
+    run_id: int,
+    job_id: int,
+    now: datetime,
+) -> dict:
+    """The rest of a heartbeat the one statement renewed: usually nothing; the first
+    heartbeat also moves the lease and the attempt (compare-and-set, as ever)."""
+    _bind_scope(run_id, job_id)
+    steady = (
+        lease_state == LeaseState.ACTIVE
+        and attempt_state in _STEADY
+        and not (attempt_state == AttemptState.RUNNING and _uploading(progress))
+    )
+    if not steady:
+        lease = Lease(pk=lease_pk, state=lease_state)
+        lease.attempt = JobAttempt(
+            pk=attempt_pk, state=attempt_state, run_id=run_id, job_id=job_id, progress=None
+        )
+        _advance_on_heartbeat(lease, f"runner:{runner.name}", progress)
+        attempt_state = lease.attempt.state
+    return _heartbeat_ack(lease_id, ttl, attempt_state, cancel_reason, cancel_requested_at, now)
 
 
 _STEADY = (AttemptState.RUNNING, AttemptState.UPLOADING, AttemptState.CANCEL_REQUESTED)
@@ -472,7 +505,7 @@ WITH renewed AS (
   WHERE l.lease_hash = %(hash)s AND l.runner_id = %(runner)s AND a.id = l.attempt_id
     AND l.expires_at > %(now)s
     AND (l.state = 'ACTIVE' OR (l.state = 'GRANTED' AND l.ack_deadline > %(now)s))
-  RETURNING l.state AS lease_state, l.expires_at - l.last_heartbeat_at AS ttl,
+  RETURNING l.id AS lease_id, l.state AS lease_state, l.expires_at - l.last_heartbeat_at AS ttl,
     a.id AS attempt_id, a.state AS attempt_state, a.cancel_reason, a.cancel_requested_at,
     a.run_id, a.job_id
 ), progressed AS (
@@ -483,7 +516,8 @@ WITH renewed AS (
   )
   RETURNING id
 )
-SELECT lease_state, ttl, attempt_state, cancel_reason, cancel_requested_at, run_id, job_id
+SELECT lease_id, lease_state, ttl, attempt_id, attempt_state, cancel_reason,
+  cancel_requested_at, run_id, job_id
 FROM renewed
 """
 
@@ -500,10 +534,8 @@ def _renew_in_one_statement(runner: Runner, lease_id: str, progress: dict | None
         "runner": runner.pk,
         "progress": json.dumps(progress) if progress else None,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return None if row is None else (*row, now)
+    rows = fetch_prepared(sql, params)
+    return (*rows[0], now) if rows else None
 
 
 def _heartbeat_ack(
@@ -619,7 +651,7 @@ def complete(
     checked to lie in this attempt's prefix (see apps/runners/uploads.py)."""
     from apps.runs.failures import classify, log_tail
 
-    lease = find_lease(runner, lease_id, lock=True)
+    lease = find_lease(runner, lease_id, lock=True, related=_ENDING)
     digest = complete_digest(message)
     if lease.state == LeaseState.COMPLETED:
         if lease.complete_digest == digest:
@@ -669,7 +701,7 @@ def cancel_ack(
     runner: Runner, lease_id: str, message: dict, recorded_keys: frozenset[str] = frozenset()
 ) -> None:
     """CancelAck: only while a cancel is pending and the lease is live."""
-    lease = find_lease(runner, lease_id, lock=True)
+    lease = find_lease(runner, lease_id, lock=True, related=_ENDING)
     require_live(lease)
     attempt = lease.attempt
     if attempt.state != AttemptState.CANCEL_REQUESTED:

@@ -102,8 +102,7 @@ def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
     the run. Infra failures spend the policy's infra budget; others the job's retries."""
     from apps.policies.effective import policy_for
 
-    job = attempt.job
-    run = job.run
+    job, run = attempt.job, attempt.run  # the attempt's run: loaded with it, plan deferred
     if job.state in JOB_TERMINAL:
         advance_run(run, actor=actor)
         return

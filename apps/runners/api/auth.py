@@ -6,10 +6,14 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from apps.audit.actions import record
 from apps.runners.models import Runner
+from lib.db import fetch_prepared, model_from_row
 from lib.tokens import bearer_token, hash_token, same_hash, short_hash
 
 LAST_SEEN_EVERY = 5  # seconds: keep the hot path to one write per message
-_BY_HASH = f"SELECT * FROM {Runner._meta.db_table} WHERE token_hash = %s"  # noqa: S608
+_FIELDS = [f.attname for f in Runner._meta.concrete_fields]
+_BY_HASH = "SELECT {} FROM {} WHERE token_hash = %(hash)s".format(  # noqa: S608
+    ", ".join(f'"{f.column}"' for f in Runner._meta.concrete_fields), Runner._meta.db_table
+)
 
 
 class RunnerTokenAuthentication(BaseAuthentication):
@@ -18,8 +22,9 @@ class RunnerTokenAuthentication(BaseAuthentication):
         if token is None:
             raise AuthenticationFailed("missing or malformed bearer token")
         digest = hash_token(token)
-        # Every runner message starts here: a raw query skips the ORM's query compiling.
-        runner = next(iter(Runner.objects.raw(_BY_HASH, [digest])), None)
+        # Every runner message starts here: a prepared query, no ORM query compiling.
+        rows = fetch_prepared(_BY_HASH, {"hash": digest})
+        runner = model_from_row(Runner, _FIELDS, rows[0]) if rows else None
         if runner is None or runner.revoked_at or not same_hash(runner.token_hash, digest):
             record("auth.failed", actor="runner", target=short_hash(token), path=request.path[:100])
             raise AuthenticationFailed("invalid runner token")
