@@ -30,6 +30,7 @@ from apps.runs.choices import (
     AttemptState,
     CancelReason,
     RunState,
+    Trigger,
 )
 from apps.runs.models import JobAttempt, Run, StateEvent
 from lib.db import write_transaction
@@ -262,6 +263,39 @@ def fail_stuck_planning(now: datetime | None = None) -> int:
     return done
 
 
+def supersede_runs() -> int:
+    """Safety net for cancel_superseded (planning applies it when it persists a newer
+    push or pull-request run's plan): an older active run of the same repository and ref
+    is cancelled as SUPERSEDED, unless the newer plan or the policy says not to."""
+    from apps.runs.actions import do_cancel_run
+
+    def newer_than(**run):
+        return Run.objects.filter(trigger__in=(Trigger.PUSH, Trigger.PULL_REQUEST), **run).exclude(
+            state__in=(RunState.CREATED, RunState.PLANNING, RunState.PLAN_FAILED)
+        )
+
+    newer = newer_than(
+        repository_id=OuterRef("repository_id"),
+        ref=OuterRef("ref"),
+        created_at__gt=OuterRef("created_at"),
+    )
+    older = Run.objects.filter(Exists(newer), state__in=(RunState.QUEUED, RunState.RUNNING))
+    policies = _Policies()
+    done = 0
+    for run in older.select_related("repository").order_by("id")[:BATCH]:
+        wanted = (
+            newer_than(repository_id=run.repository_id, ref=run.ref, created_at__gt=run.created_at)
+            .order_by("-created_at")
+            .values_list("plan__policies__cancel_superseded", flat=True)
+            .first()
+        )
+        if wanted is None:
+            wanted = policies.get(run.repository_id).cancel_superseded
+        if wanted and do_cancel_run(run, actor="supervisor", cancel_reason=CancelReason.SUPERSEDED):
+            done += 1
+    return done
+
+
 def advance_runs() -> int:
     """Safety net: a run that is active but has no active attempt cannot move by itself
     (nothing will end); release its ready jobs or finalise it."""
@@ -288,5 +322,6 @@ def supervise_once(now: datetime | None = None) -> dict[str, int]:
         "forced_cancels": enforce_cancel_deadlines(now),
         "run_timeouts": enforce_run_timeouts(now),
         "planning_failed": fail_stuck_planning(now),
+        "runs_superseded": supersede_runs(),
         "runs_advanced": advance_runs(),
     }

@@ -144,6 +144,15 @@ def test_it_holds_the_repository_limit_of_concurrent_jobs(make_run, proto, repo,
     assert proto.take()["job_spec"]["name"] == "b"
 
 
+def test_a_full_repository_never_holds_up_the_others(make_run, proto, repo):
+    Policy.objects.filter(repository=repo).update(max_concurrent_jobs=1)
+    other = do_add_repository("other", "/nonexistent/o.git")
+    make_run([job_spec(f"a{i}") for i in range(200)])
+    make_run([job_spec("x")], repository=other)
+    assert proto.take()["job_spec"]["name"] == "a0"
+    assert proto.take()["job_spec"]["name"] == "x"  # behind 199 held-up attempts
+
+
 def test_it_holds_a_runs_own_max_concurrency(make_run, proto):
     run = make_run([job_spec("a"), job_spec("b")])
     Run.objects.filter(pk=run.pk).update(plan={"jobs": [], "policies": {"max_concurrency": 1}})

@@ -94,3 +94,10 @@ def test_a_canceled_lease_is_ended(granted, proto):
     do_cancel_run(Lease.objects.get().attempt.run, actor="user:op")
     assert proto.cancel_ack(granted["lease_id"]).status_code == 200
     assert_stale(proto, granted["lease_id"], "LEASE_ENDED")
+
+
+def test_an_unacknowledged_lease_can_be_revoked(granted, proto):
+    assert do_revoke_lease(Lease.objects.get(), actor="user:op")
+    lease = Lease.objects.get(attempt__attempt_number=1)
+    assert lease.state == "REVOKED" and lease.attempt.state == "STALE"
+    assert_stale(proto, granted["lease_id"], "LEASE_REVOKED")

@@ -151,3 +151,29 @@ def test_a_run_cancelled_while_planning_is_finalised(repo):
     states.transition(states.RUN, run, "PLANNING")
     assert do_cancel_run(run, actor="user:op")
     assert Run.objects.get(pk=run.pk).state == "CANCELED"
+
+
+def test_the_supervisor_supersedes_what_a_newer_push_made_obsolete(make_run, time_machine):
+    time_machine.move_to("2026-01-04T08:00:00Z", tick=False)
+    old = make_run(ref="refs/heads/x", trigger="push")
+    kept = make_run(ref="refs/heads/y", trigger="push")
+    time_machine.shift(60)
+    make_run(ref="refs/heads/x", trigger="push")
+    make_run(ref="refs/heads/y", trigger="manual")  # manual runs supersede nothing
+    assert supervise_once()["runs_superseded"] == 1
+    old.refresh_from_db()
+    assert old.state == "CANCELED" and old.cancel_reason == "SUPERSEDED"
+    assert Run.objects.get(pk=kept.pk).state == "QUEUED"
+    assert supervise_once()["runs_superseded"] == 0
+
+
+def test_a_newer_plan_may_keep_older_runs(make_run, time_machine):
+    time_machine.move_to("2026-01-04T08:00:00Z", tick=False)
+    old = make_run(ref="refs/heads/x", trigger="push")
+    time_machine.shift(60)
+    new = make_run(ref="refs/heads/x", trigger="push")
+    Run.objects.filter(pk=new.pk).update(
+        plan={"jobs": [], "policies": {"cancel_superseded": False}}
+    )
+    assert supervise_once()["runs_superseded"] == 0
+    assert Run.objects.get(pk=old.pk).state == "QUEUED"
