@@ -32,10 +32,13 @@ def _celery_eager():
     tests start a real worker process on the real broker for their servers instead."""
     from deltaci.celery import app
 
-    old = app.conf.task_always_eager
-    app.conf.task_always_eager = True
+    # The app reads Django settings with the CELERY_ namespace, where the prefixed key
+    # wins over `task_always_eager`.
+    old = app.conf.CELERY_TASK_ALWAYS_EAGER
+    app.conf.CELERY_TASK_ALWAYS_EAGER = True
+    assert app.conf.task_always_eager
     yield
-    app.conf.task_always_eager = old
+    app.conf.CELERY_TASK_ALWAYS_EAGER = old
 
 
 @pytest.fixture
