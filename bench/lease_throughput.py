@@ -270,6 +270,28 @@ def settle(dsn: str) -> None:
         conn.execute("CHECKPOINT")  # no checkpoint's writes in the middle of a phase
 
 
+def busy_ticks() -> int:
+    """CPU time used on the whole machine so far, in clock ticks (Linux)."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+    except OSError:
+        return 0
+    return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+
+
+class Meter:
+    """How busy the machine was during a phase, so a noisy neighbour is visible."""
+
+    def __enter__(self) -> "Meter":
+        self.t0, self.b0 = time.monotonic(), busy_ticks()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.cores = (busy_ticks() - self.b0) / ticks / max(time.monotonic() - self.t0, 1e-9)
+
+
 # --- simulated runners ---------------------------------------------------------------------
 
 
@@ -530,9 +552,14 @@ def main() -> None:
         settle(dsn)
 
         log(f"baseline: raw-SQL claim-and-grant, {args.concurrency} connections ...")
-        raw, raw_s = raw_sql_claims(dsn, [i for i, _ in tokens[: args.concurrency]], args.seconds)
+        with Meter() as m:
+            raw, raw_s = raw_sql_claims(
+                dsn, [i for i, _ in tokens[: args.concurrency]], args.seconds
+            )
         raw_rate = raw / raw_s
-        log(f"  {raw} claims in {raw_s:.1f} s = {raw_rate:.0f}/s")
+        log(
+            f"  {raw} claims in {raw_s:.1f} s = {raw_rate:.0f}/s (machine busy {m.cores:.2f} cores)"
+        )
         settle(dsn)
         add_attempts(max(0, raw + 20_000 - 40_000))
         settle(dsn)
@@ -546,16 +573,18 @@ def main() -> None:
 
             log(f"(a) full cycles, {args.concurrency} runners ...")
             runners = [Runner(port, t) for _, t in tokens[: args.concurrency]]
-            cycles, cycles_s, _ = run_clients(runners, full_cycle, args.seconds)
+            with Meter() as m:
+                cycles, cycles_s, _ = run_clients(runners, full_cycle, args.seconds)
             cycles_rate = cycles / cycles_s
-            log(f"  {cycles} cycles in {cycles_s:.1f} s = {cycles_rate:.1f}/s")
+            log(f"  {cycles} cycles in {cycles_s:.1f} s = {cycles_rate:.1f}/s (busy {m.cores:.2f})")
             settle(dsn)
 
             log(f"(b) lease requests, {args.concurrency} runners ...")
             runners = [Runner(port, t) for _, t in tokens[: args.concurrency]]
-            leases, leases_s, _ = run_clients(runners, lease_only, args.seconds)
+            with Meter() as m:
+                leases, leases_s, _ = run_clients(runners, lease_only, args.seconds)
             lease_rate = leases / leases_s
-            log(f"  {leases} leases in {leases_s:.1f} s = {lease_rate:.1f}/s")
+            log(f"  {leases} leases in {leases_s:.1f} s = {lease_rate:.1f}/s (busy {m.cores:.2f})")
             settle(dsn)
 
             n = args.heartbeat_runners

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from apps.audit.actions import record
 from apps.policies.effective import EffectivePolicy, policy_for
-from apps.runners import claimsql
+from apps.runners import claimsql, leasesql
 from apps.runners.choices import LEASE_LIVE, LeaseState
 from apps.runners.jobspec import granted_body
 from apps.runners.models import Lease, Runner
@@ -344,19 +344,10 @@ def find_lease(
     names what to load with it (less is cheaper)."""
     if not isinstance(lease_id, str) or not lease_id or len(lease_id) > 200:
         raise StaleLease("UNKNOWN_LEASE")
-    qs = Lease.objects.select_related(*related)
-    if "attempt__run" in related:
-        qs = qs.defer("attempt__run__plan", "attempt__run__recipe")
-    if "attempt__job" in related:
-        qs = qs.defer("attempt__job__spec")
     if lock:
         begin_write()
-        qs = qs.select_for_update(of=("self",))
-    try:
-        lease = qs.get(lease_hash=lease_digest(lease_id))
-    except Lease.DoesNotExist:
-        raise StaleLease("UNKNOWN_LEASE") from None
-    if lease.runner_id != runner.pk:
+    lease = leasesql.lease_by_hash(lease_digest(lease_id), related, lock=lock)
+    if lease is None or lease.runner_id != runner.pk:
         raise StaleLease("UNKNOWN_LEASE")
     _bind_scope(lease.attempt.run_id, lease.attempt.job_id)
     return lease
@@ -427,24 +418,6 @@ def _uploading(progress: dict | None) -> bool:
         return False
     words = f"{progress.get('current_step') or ''} {progress.get('message') or ''}".lower()
     return "uploading" in words
-
-
-_HEARTBEAT_FIELDS = (
-    "id",
-    "state",
-    "runner_id",
-    "granted_at",
-    "ack_deadline",
-    "expires_at",
-    "last_heartbeat_at",
-    "attempt__id",
-    "attempt__run_id",
-    "attempt__job_id",
-    "attempt__state",
-    "attempt__progress",
-    "attempt__cancel_reason",
-    "attempt__cancel_requested_at",
-)
 
 
 def heartbeat(runner: Runner, lease_id: str, progress: dict | None = None) -> dict:
@@ -562,38 +535,10 @@ def _heartbeat_ack(
     }
 
 
-_HEARTBEAT_FIELDS = (
-    "id",
-    "state",
-    "runner_id",
-    "granted_at",
-    "ack_deadline",
-    "expires_at",
-    "last_heartbeat_at",
-    "attempt__id",
-    "attempt__run_id",
-    "attempt__job_id",
-    "attempt__state",
-    "attempt__progress",
-    "attempt__cancel_reason",
-    "attempt__cancel_requested_at",
-)
-
-
 def _heartbeat_orm(runner: Runner, lease_id: str, progress: dict | None) -> dict:
     """The general path: every database, the first heartbeat, progress reports, and the
     precise reason when the lease is not live."""
-    try:
-        lease = (
-            Lease.objects.select_related("attempt")
-            .only(*_HEARTBEAT_FIELDS)
-            .get(lease_hash=lease_digest(lease_id))
-        )
-    except Lease.DoesNotExist:
-        raise StaleLease("UNKNOWN_LEASE") from None
-    if lease.runner_id != runner.pk:
-        raise StaleLease("UNKNOWN_LEASE")
-    _bind_scope(lease.attempt.run_id, lease.attempt.job_id)
+    lease = find_lease(runner, lease_id, related=("attempt",))
     require_live(lease)
     attempt = lease.attempt
     ttl = lease.expires_at - (lease.last_heartbeat_at or lease.granted_at)
