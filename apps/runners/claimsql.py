@@ -5,7 +5,7 @@ take (its environment, its capabilities, nothing ruled out yet), lock it with
 The ORM builds the same query, but compiling it and building five related models costs
 several times what PostgreSQL spends running it, and the lease request is the hot path
 (bench/lease_throughput.py). Column lists come from the models' metadata; fields not
-listed stay deferred (loaded on access). leasing.py uses this on PostgreSQL only; the
+listed stay deferred (loaded on access). dispatch.py uses this on PostgreSQL only; the
 ORM path serves every database and is the reference this must match.
 """
 

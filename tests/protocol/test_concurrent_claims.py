@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apps.runners import leasing
+from apps.runners import dispatch
 from apps.runners.models import Lease
 from apps.runs.choices import AttemptState, JobState, RunState
 from apps.runs.models import Job, JobAttempt, Run
@@ -55,7 +55,7 @@ def hammer(runners, requests_each: int) -> tuple[list[int], list[BaseException]]
         try:
             start.wait()
             for _ in range(requests_each):
-                g = leasing.claim(runner)
+                g = dispatch.claim(runner)
                 if g is not None:
                     with lock:
                         granted.append(g.lease.attempt_id)

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.artifacts.logs import LogGap
-from apps.runners import leasing, uploads, wakeup
+from apps.runners import dispatch, heartbeats, leasing, uploads, wakeup
 from apps.runners.actions import RegistrationRefused, check_registration_token, do_register_runner
 from apps.runners.api import serializers as s
 from apps.runners.api.auth import RunnerTokenAuthentication
@@ -121,7 +121,7 @@ class LeaseView(RunnerView):
             raise ApiError("FORBIDDEN", "runner is draining")
         wait = min(data["wait_seconds"], settings.DELTACI_MAX_WAIT_SECONDS)
         caps = data.get("capabilities")
-        granted = leasing.claim(runner, caps)
+        granted = dispatch.claim(runner, caps)
         if granted is None and wait > 0:
             granted = self._long_poll(runner, caps, time.monotonic() + wait)
         if granted is None:
@@ -133,7 +133,7 @@ class LeaseView(RunnerView):
         lock is held while waiting."""
         with wakeup.listener() as listen:
             while True:
-                granted = leasing.claim(runner, caps)  # again: now a signal cannot be missed
+                granted = dispatch.claim(runner, caps)  # again: now a signal cannot be missed
                 if granted is not None or time.monotonic() >= deadline:
                     return granted
                 close_old_connections()
@@ -154,7 +154,7 @@ class HeartbeatView(RunnerView):
 
     def post(self, request):
         data = self.message(request)
-        return Response(leasing.heartbeat(request.user, data["lease_id"], data.get("progress")))
+        return Response(heartbeats.heartbeat(request.user, data["lease_id"], data.get("progress")))
 
 
 class CompleteView(RunnerView):
