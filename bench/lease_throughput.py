@@ -17,11 +17,13 @@ up on 127.0.0.1:6379, Celery tasks (log finalisation after Complete) queued to R
 database 14 for the workers instead of run inside the request (they are purged at the
 end; no worker runs here). Without Redis they run eagerly, inside the request.
 
-    .venv/bin/python bench/lease_throughput.py [--seconds 8] [--concurrency 8]
+    .venv/bin/python bench/lease_throughput.py [--seconds 6] [--rounds 3] [--concurrency 8]
 
-Targets on a 2-core machine: cycles >= 2% and lease requests >= 8% of the raw-SQL claim
-rate, heartbeat p99 < 50 ms. Every loop is bounded in count and time; only loopback is
-used; the scratch database is dropped at the end. The last line of output is one JSON
+The baseline, (a) and (b) run in interleaved rounds (default 3); the figures are the
+medians, each ratio the median of the per-round ratios. Targets on a 2-core machine:
+cycles >= 2% and lease requests >= 8% of the raw-SQL claim rate, heartbeat p99 < 50 ms.
+Every loop is bounded in count and time; only loopback is used; the scratch database is
+dropped at the end. The last line of output is one JSON
 object: cycles_per_s, lease_per_s, raw_sql_claims_per_s, cycle_ratio, lease_ratio,
 heartbeat_p50_ms, heartbeat_p99_ms, heartbeats_per_s.
 """
@@ -527,69 +529,71 @@ def raw_sql_claims(dsn: str, runner_ids: list[int], seconds: float) -> tuple[int
 # --- main -------------------------------------------------------------------------------------
 
 
+def queued(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM runs_jobattempt WHERE state = 'QUEUED'")
+        return row.fetchone()[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
+    ap.add_argument("--seconds", type=float, default=6.0, help="length of each phase")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of baseline, (a), (b)")
     ap.add_argument("--concurrency", type=int, default=8, help="clients in (a), (b), baseline")
     ap.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     ap.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
     ap.add_argument("--heartbeat-runners", type=int, default=200)
     ap.add_argument("--heartbeat-interval", type=float, default=0.5)
     args = ap.parse_args()
-    if not (0 < args.seconds <= 120 and 0 < args.concurrency <= 64):
-        ap.error("--seconds must be in (0, 120] and --concurrency in [1, 64]")
+    if not (0 < args.seconds <= 120 and 0 < args.concurrency <= 64 and 1 <= args.rounds <= 10):
+        ap.error("--seconds in (0, 120], --concurrency in [1, 64], --rounds in [1, 10]")
 
     tmp = Path(tempfile.mkdtemp(prefix="deltaci-bench-"))
     dbname = f"deltaci_bench_{os.getpid()}"
     dsn = PG + dbname
     with psycopg.connect(PG + "postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{dbname}"')
+    rounds: list[dict[str, float]] = []
     try:
         env = server_env(dbname, tmp)
         clients = max(args.concurrency, args.heartbeat_runners)
         log(f"seeding {dbname} ...")
-        tokens = seed(env, clients, 40_000)
+        tokens = seed(env, clients, 20_000)
         settle(dsn)
-
-        log(f"baseline: raw-SQL claim-and-grant, {args.concurrency} connections ...")
-        with Meter() as m:
-            raw, raw_s = raw_sql_claims(
-                dsn, [i for i, _ in tokens[: args.concurrency]], args.seconds
-            )
-        raw_rate = raw / raw_s
-        log(
-            f"  {raw} claims in {raw_s:.1f} s = {raw_rate:.0f}/s (machine busy {m.cores:.2f} cores)"
-        )
-        settle(dsn)
-        add_attempts(max(0, raw + 20_000 - 40_000))
-        settle(dsn)
+        ids = [i for i, _ in tokens[: args.concurrency]]
 
         with Gunicorn(env, args.workers, args.threads) as server:
             port = server.port
             log(f"gunicorn on {HOST}:{port}: {args.workers} workers x {args.threads} threads")
             warm = [Runner(port, t) for _, t in tokens[: args.concurrency]]
             run_clients(warm, lease_only, 1.0)  # connections, imports, caches
-            settle(dsn)
-
-            log(f"(a) full cycles, {args.concurrency} runners ...")
-            runners = [Runner(port, t) for _, t in tokens[: args.concurrency]]
-            with Meter() as m:
-                cycles, cycles_s, _ = run_clients(runners, full_cycle, args.seconds)
-            cycles_rate = cycles / cycles_s
-            log(f"  {cycles} cycles in {cycles_s:.1f} s = {cycles_rate:.1f}/s (busy {m.cores:.2f})")
-            settle(dsn)
-
-            log(f"(b) lease requests, {args.concurrency} runners ...")
-            runners = [Runner(port, t) for _, t in tokens[: args.concurrency]]
-            with Meter() as m:
-                leases, leases_s, _ = run_clients(runners, lease_only, args.seconds)
-            lease_rate = leases / leases_s
-            log(f"  {leases} leases in {leases_s:.1f} s = {lease_rate:.1f}/s (busy {m.cores:.2f})")
-            settle(dsn)
+            # Rounds interleave the baseline with (a) and (b), so each ratio compares
+            # rates measured moments apart; the medians resist a noisy neighbour.
+            for r in range(1, args.rounds + 1):
+                add_attempts(max(0, 40_000 - queued(dsn)))
+                settle(dsn)
+                with Meter() as m:
+                    raw, raw_s = raw_sql_claims(dsn, ids, args.seconds)
+                log(f"[{r}] baseline raw-SQL claims: {raw / raw_s:.0f}/s (busy {m.cores:.2f})")
+                settle(dsn)
+                runners = [Runner(port, t) for _, t in tokens[: args.concurrency]]
+                with Meter() as m:
+                    cycles, cycles_s, _ = run_clients(runners, full_cycle, args.seconds)
+                log(f"[{r}] (a) full cycles: {cycles / cycles_s:.1f}/s (busy {m.cores:.2f})")
+                settle(dsn)
+                runners = [Runner(port, t) for _, t in tokens[: args.concurrency]]
+                with Meter() as m:
+                    leases, leases_s, _ = run_clients(runners, lease_only, args.seconds)
+                log(f"[{r}] (b) lease requests: {leases / leases_s:.1f}/s (busy {m.cores:.2f})")
+                settle(dsn)
+                rounds.append(
+                    {"raw": raw / raw_s, "cycles": cycles / cycles_s, "leases": leases / leases_s}
+                )
 
             n = args.heartbeat_runners
             log(f"(c) heartbeats: {n} runners every {args.heartbeat_interval} s ...")
-            hb = heartbeats(port, tokens[:n], args.seconds, args.heartbeat_interval)
+            with Meter() as m:
+                hb = heartbeats(port, tokens[:n], args.seconds, args.heartbeat_interval)
             if os.environ.get("BENCH_TRACE"):
                 for second in range(int(args.seconds)):
                     window = sorted(lat for t, lat in TRACE if second <= t < second + 1)
@@ -599,7 +603,7 @@ def main() -> None:
                         log(f"    t={second}s p50 {p50:.1f} ms p99 {p99:.1f} ms")
             log(
                 f"  {hb['count']} heartbeats, {hb['per_s']:.0f}/s, "
-                f"p50 {hb['p50_ms']:.1f} ms, p99 {hb['p99_ms']:.1f} ms"
+                f"p50 {hb['p50_ms']:.1f} ms, p99 {hb['p99_ms']:.1f} ms (busy {m.cores:.2f})"
             )
     finally:
         with psycopg.connect(PG + "postgres", autocommit=True) as admin:
@@ -612,14 +616,17 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         purge_broker()
 
+    def median(key) -> float:
+        return statistics.median(key(r) for r in rounds)
+
     print(
         json.dumps(
             {
-                "cycles_per_s": round(cycles_rate, 2),
-                "lease_per_s": round(lease_rate, 2),
-                "raw_sql_claims_per_s": round(raw_rate, 2),
-                "cycle_ratio": round(cycles_rate / raw_rate, 4),
-                "lease_ratio": round(lease_rate / raw_rate, 4),
+                "cycles_per_s": round(median(lambda r: r["cycles"]), 2),
+                "lease_per_s": round(median(lambda r: r["leases"]), 2),
+                "raw_sql_claims_per_s": round(median(lambda r: r["raw"]), 2),
+                "cycle_ratio": round(median(lambda r: r["cycles"] / r["raw"]), 4),
+                "lease_ratio": round(median(lambda r: r["leases"] / r["raw"]), 4),
                 "heartbeat_p50_ms": round(hb["p50_ms"], 2),
                 "heartbeat_p99_ms": round(hb["p99_ms"], 2),
                 "heartbeats_per_s": round(hb["per_s"], 1),

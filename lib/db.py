@@ -81,3 +81,27 @@ def _converters(model, attnames: tuple[str, ...], vendor: str) -> list[list]:
         convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
         out.append([(c, col) for c in convs])
     return out
+
+
+def insert(obj: Any) -> Any:
+    """INSERT an unsaved model instance with one prepared statement (what save() does
+    for a new row, without compiling the query each time); sets its primary key."""
+    model = type(obj)
+    sql, fields = _insert_sql(model, connection.vendor)
+    params = {
+        f"f{i}": f.get_db_prep_save(f.pre_save(obj, True), connection) for i, f in enumerate(fields)
+    }
+    obj.pk = fetch_prepared(sql, params)[0][0]
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
+
+
+@functools.cache
+def _insert_sql(model, vendor: str) -> tuple[str, list]:
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    cols = ", ".join(f'"{f.column}"' for f in fields)
+    values = ", ".join(f"%(f{i})s" for i in range(len(fields)))
+    pk = model._meta.pk.column
+    sql = f'INSERT INTO {model._meta.db_table} ({cols}) VALUES ({values}) RETURNING "{pk}"'  # noqa: S608
+    return sql, fields

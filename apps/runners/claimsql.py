@@ -9,6 +9,7 @@ listed stay deferred (loaded on access). dispatch.py uses this on PostgreSQL onl
 ORM path serves every database and is the reference this must match.
 """
 
+import functools
 import json
 
 from apps.policies.models import Policy
@@ -34,8 +35,19 @@ def _column(model: type, alias: str, attname: str) -> str:
     return f'{alias}."{field.column}"'
 
 
-def _sql() -> str:
+_EXCLUDE = {
+    "attempts": 'AND a."id" <> ALL(%(attempts)s::bigint[])',
+    "repos": 'AND r."repository_id" <> ALL(%(repos)s::bigint[])',
+    "runs": 'AND a."run_id" <> ALL(%(runs)s::bigint[])',
+}
+
+
+@functools.cache
+def _sql(exclude: tuple[str, ...]) -> str:
+    """One statement per set of exclusions in use: without any (a claim's first round,
+    the common case) PostgreSQL settles on a good generic plan and stops re-planning."""
     cols = ", ".join(_column(m, alias, name) for m, alias, names in _FIELDS for name in names)
+    excluded = "\n  ".join(_EXCLUDE[name] for name in exclude)
     return f"""
 SELECT {cols}, r."plan" -> 'policies' ->> 'max_concurrency'
 FROM {JobAttempt._meta.db_table} a
@@ -45,16 +57,11 @@ JOIN {Repository._meta.db_table} p ON p."id" = r."repository_id"
 LEFT JOIN {Policy._meta.db_table} pol ON pol."repository_id" = p."id"
 WHERE a."state" = 'QUEUED' AND p."environment" = %(environment)s
   AND (j."spec" -> 'runs_on' IS NULL OR j."spec" -> 'runs_on' <@ %(caps)s::jsonb)
-  AND a."id" <> ALL(%(attempts)s::bigint[])
-  AND r."repository_id" <> ALL(%(repos)s::bigint[])
-  AND a."run_id" <> ALL(%(runs)s::bigint[])
+  {excluded}
 ORDER BY a."run_created_at", a."id"
 LIMIT 1
 FOR UPDATE OF a SKIP LOCKED
 """  # noqa: S608 - identifiers come from model metadata, values are parameters
-
-
-_SQL = _sql()
 
 
 def lock_next(
@@ -62,14 +69,11 @@ def lock_next(
 ) -> JobAttempt | None:
     """The locked attempt with its job, run, repository and policy cached on it, and
     `run_limit` (the run's own max_concurrency, as text); None if there is none."""
-    params = {
-        "environment": environment,
-        "caps": json.dumps(sorted(caps)),
-        "attempts": sorted(attempts),
-        "repos": sorted(repos),
-        "runs": sorted(runs),
-    }
-    rows = fetch_prepared(_SQL, params)
+    params = {"environment": environment, "caps": json.dumps(sorted(caps))}
+    sets = {"attempts": attempts, "repos": repos, "runs": runs}
+    exclude = tuple(name for name, pks in sets.items() if pks)
+    params.update((name, sorted(sets[name])) for name in exclude)
+    rows = fetch_prepared(_sql(exclude), params)
     if not rows:
         return None
     values = list(rows[0])

@@ -29,7 +29,7 @@ from apps.runners.models import Lease, Runner
 from apps.runs import engine, states
 from apps.runs.choices import AttemptState, JobState, RunState
 from apps.runs.models import JobAttempt
-from lib.db import begin_write, fetch_prepared
+from lib.db import begin_write, fetch_prepared, insert
 from lib.tokens import new_token
 
 CLAIM_SCAN = 20  # queued attempts examined per round
@@ -252,14 +252,16 @@ def _grant(attempt: JobAttempt, runner: Runner, policy: EffectivePolicy) -> Gran
     now = timezone.now()
     lease_id = new_token()
     digest = lease_digest(lease_id)
-    lease = Lease.objects.create(
-        attempt=attempt,
-        runner=runner,
-        lease_hash=digest,
-        lease_prefix=digest[:12],
-        granted_at=now,
-        ack_deadline=now + timedelta(seconds=settings.DELTACI_ACK_TIMEOUT_SECONDS),
-        expires_at=now + timedelta(seconds=policy.lease_ttl_seconds),
+    lease = insert(  # one prepared INSERT: this is the hot path
+        Lease(
+            attempt=attempt,
+            runner=runner,
+            lease_hash=digest,
+            lease_prefix=digest[:12],
+            granted_at=now,
+            ack_deadline=now + timedelta(seconds=settings.DELTACI_ACK_TIMEOUT_SECONDS),
+            expires_at=now + timedelta(seconds=policy.lease_ttl_seconds),
+        )
     )
     job, run = attempt.job, attempt.run
     if job.state == JobState.QUEUED:

@@ -185,16 +185,23 @@ def _heartbeat_orm(runner: Runner, lease_id: str, progress: dict | None) -> dict
 
 @transaction.atomic
 def _advance_on_heartbeat(lease: Lease, actor: str, progress: dict | None) -> None:
+    """Acknowledge, start (and mark uploading) the attempt; the progress report rides in
+    the same UPDATE as a transition when there is one."""
     attempt = lease.attempt
     activate(lease, actor)
-    if attempt.state == AttemptState.STARTING:
-        states.transition(
-            states.ATTEMPT, attempt, AttemptState.RUNNING, why="first heartbeat", actor=actor
+    pending = dict(progress=progress) if progress and progress != attempt.progress else {}
+    if attempt.state == AttemptState.STARTING and states.transition(
+        states.ATTEMPT, attempt, AttemptState.RUNNING, why="first heartbeat", actor=actor, **pending
+    ):
+        pending = {}
+    if (
+        attempt.state == AttemptState.RUNNING
+        and _uploading(progress)
+        and states.transition(
+            states.ATTEMPT, attempt, AttemptState.UPLOADING, why="uploading", actor=actor, **pending
         )
-    if attempt.state == AttemptState.RUNNING and _uploading(progress):
-        states.transition(
-            states.ATTEMPT, attempt, AttemptState.UPLOADING, why="uploading", actor=actor
-        )
-    if progress and progress != attempt.progress:
-        JobAttempt.objects.filter(pk=attempt.pk).update(progress=progress)
+    ):
+        pending = {}
+    if pending:
+        JobAttempt.objects.filter(pk=attempt.pk).update(**pending)
         attempt.progress = progress
