@@ -18,6 +18,7 @@ from apps.runs.choices import (
     RunState,
 )
 from apps.runs.models import Job, JobAttempt, Run
+from lib.db import fetch_prepared
 
 _FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
 NEED_FAILED = "NEED_FAILED"
@@ -161,9 +162,26 @@ def _mark_flaky_attempts(job: Job) -> None:
     )
 
 
+_RUN_STATE = f"SELECT state FROM {Run._meta.db_table} WHERE id = %(run)s"  # noqa: S608
+_TERMINAL_SQL = ", ".join(f"'{state}'" for state in JOB_TERMINAL)  # fixed enum values
+_JOBS = Job._meta.db_table
+_OPEN_STATES = (
+    f"SELECT DISTINCT state FROM {_JOBS} "  # noqa: S608
+    f"WHERE run_id = %(run)s AND state NOT IN ({_TERMINAL_SQL})"
+)
+
+
+def _open_job_states(run: Run) -> set[str]:
+    return {state for (state,) in fetch_prepared(_OPEN_STATES, {"run": run.pk})}
+
+
 def advance_run(run: Run, *, actor: str = "system") -> None:
-    """Release dependents and finalise the run when nothing more can happen."""
-    run.refresh_from_db(fields=["state"])
+    """Release dependents and finalise the run when nothing more can happen. Called at
+    the end of every attempt, so its two reads are prepared statements."""
+    rows = fetch_prepared(_RUN_STATE, {"run": run.pk})
+    if not rows:
+        return
+    run.state = rows[0][0]
     if run.state == RunState.CANCEL_REQUESTED:
         if not JobAttempt.objects.filter(
             run=run, state__in=(*ATTEMPT_LEASED, AttemptState.CANCEL_REQUESTED)
@@ -174,14 +192,13 @@ def advance_run(run: Run, *, actor: str = "system") -> None:
         return
     if run.state not in (RunState.QUEUED, RunState.RUNNING):
         return
-    jobs = Job.objects.filter(run_id=run.pk)
-    unfinished = jobs.exclude(state__in=JOB_TERMINAL).order_by().values_list("state", flat=True)
-    open_states = set(unfinished.distinct())
+    open_states = _open_job_states(run)
     if JobState.PENDING in open_states:
         release_ready_jobs(run)
-        open_states = set(unfinished.distinct())
+        open_states = _open_job_states(run)
     if open_states:
         return
+    jobs = Job.objects.filter(run_id=run.pk)
     # A required job that did not succeed breaks the run, including one skipped because
     # its need failed (even an allow-failure need); planner-skipped jobs are not required.
     broken = [

@@ -118,3 +118,17 @@ def test_a_revoked_runner_is_refused_and_loses_its_leases(make_run, proto):
 def test_a_runner_token_is_never_stored_or_audited_in_clear(db, runner):
     assert not Runner.objects.filter(token_hash=runner.token).exists()
     assert runner.token not in str(list(AuditEvent.objects.values()))
+
+
+def test_last_seen_is_written_at_most_every_five_seconds(proto, time_machine):
+    time_machine.move_to("2030-01-04T08:00:00Z", tick=False)
+    proto.lease()
+    assert Runner.objects.get(pk=proto.runner.pk).last_seen_at.isoformat() == (
+        "2030-01-04T08:00:00+00:00"
+    )
+    time_machine.shift(4)
+    proto.lease()
+    assert Runner.objects.get(pk=proto.runner.pk).last_seen_at.second == 0
+    time_machine.shift(1)
+    proto.lease()
+    assert Runner.objects.get(pk=proto.runner.pk).last_seen_at.second == 5

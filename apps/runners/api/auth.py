@@ -1,5 +1,6 @@
 """Runner authentication: `Authorization: Bearer <runner token>`, looked up by its hash."""
 
+from django.db import connection
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -11,6 +12,7 @@ from lib.tokens import bearer_token, hash_token, same_hash, short_hash
 
 LAST_SEEN_EVERY = 5  # seconds: keep the hot path to one write per message
 _FIELDS = [f.attname for f in Runner._meta.concrete_fields]
+_SEEN = f"UPDATE {Runner._meta.db_table} SET last_seen_at = %(now)s WHERE id = %(id)s"  # noqa: S608
 _BY_HASH = "SELECT {} FROM {} WHERE token_hash = %(hash)s".format(  # noqa: S608
     ", ".join(f'"{f.column}"' for f in Runner._meta.concrete_fields), Runner._meta.db_table
 )
@@ -33,7 +35,8 @@ class RunnerTokenAuthentication(BaseAuthentication):
             not runner.last_seen_at
             or (now - runner.last_seen_at).total_seconds() >= LAST_SEEN_EVERY
         ):
-            Runner.objects.filter(pk=runner.pk).update(last_seen_at=now)
+            seen = connection.ops.adapt_datetimefield_value(now)
+            fetch_prepared(_SEEN, {"now": seen, "id": runner.pk})
         return (runner, token)
 
     def authenticate_header(self, request) -> str:
