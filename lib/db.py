@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 
 def begin_write() -> None:
@@ -36,21 +36,32 @@ def fetch_prepared(sql: str, params: dict) -> list[tuple]:
 
     Set DELTACI_PREPARED_STATEMENTS = False behind a transaction-mode connection pooler
     that cannot keep prepared statements (PgBouncer before 1.21)."""
-    if connection.vendor != "postgresql" or not getattr(
-        settings, "DELTACI_PREPARED_STATEMENTS", True
-    ):
-        with connection.cursor() as cursor:
+    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: each proxy access costs
+    if conn.vendor != "postgresql" or not getattr(settings, "DELTACI_PREPARED_STATEMENTS", True):
+        with conn.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description else []
-    import psycopg
-
-    connection.ensure_connection()
-    raw = connection.connection
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        if raw.prepare_threshold is None:  # Django turns preparing off; its own cursors
-            raw.prepare_threshold = 1_000_000  # bind client-side and never prepare anyway
+    raw = conn.connection
+    cursor = conn.__dict__.get("_prepared_cursor")  # Django connections are per thread
+    if raw is None or cursor is None or cursor.connection is not raw or cursor.closed:
+        cursor = _prepared_cursor(conn)
+    try:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall() if cursor.description else []
+    except Exception:
+        with conn.wrap_database_errors:  # Django's exception classes, errors_occurred set
+            raise
+
+
+def _prepared_cursor(conn) -> Any:
+    import psycopg
+
+    conn.ensure_connection()
+    raw = conn.connection
+    if raw.prepare_threshold is None:  # Django turns preparing off; its own cursors bind
+        raw.prepare_threshold = 1_000_000  # client-side and never prepare anyway
+    conn._prepared_cursor = psycopg.Cursor(raw)
+    return conn._prepared_cursor
 
 
 def model_from_row(model, attnames: list[str] | tuple[str, ...], values) -> Any:
