@@ -272,26 +272,35 @@ def settle(dsn: str) -> None:
         conn.execute("CHECKPOINT")  # no checkpoint's writes in the middle of a phase
 
 
-def busy_ticks() -> int:
-    """CPU time used on the whole machine so far, in clock ticks (Linux)."""
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, stolen) CPU time on the whole machine so far, in clock ticks (Linux). Stolen
+    time is what the hypervisor gave other guests: a noisy host slows every phase."""
     try:
         with open("/proc/stat") as fh:
             fields = [int(x) for x in fh.readline().split()[1:]]
     except OSError:
-        return 0
-    return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+        return 0, 0
+    steal = fields[7] if len(fields) > 7 else 0
+    return sum(fields[:8]) - fields[3] - fields[4] - steal, steal
 
 
 class Meter:
-    """How busy the machine was during a phase, so a noisy neighbour is visible."""
+    """How busy the machine was during a phase (and how much the host stole), so a
+    noisy neighbour is visible next to the figure it disturbed."""
 
     def __enter__(self) -> "Meter":
-        self.t0, self.b0 = time.monotonic(), busy_ticks()
+        self.t0, (self.b0, self.s0) = time.monotonic(), cpu_ticks()
         return self
 
     def __exit__(self, *exc) -> None:
         ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.cores = (busy_ticks() - self.b0) / ticks / max(time.monotonic() - self.t0, 1e-9)
+        busy, steal = cpu_ticks()
+        seconds = max(time.monotonic() - self.t0, 1e-9) * ticks
+        self.cores = (busy - self.b0) / seconds
+        self.stolen = (steal - self.s0) / seconds
+
+    def __str__(self) -> str:
+        return f"busy {self.cores:.2f} cores, stolen {self.stolen:.2f}"
 
 
 # --- simulated runners ---------------------------------------------------------------------
@@ -574,17 +583,17 @@ def main() -> None:
                 settle(dsn)
                 with Meter() as m:
                     raw, raw_s = raw_sql_claims(dsn, ids, args.seconds)
-                log(f"[{r}] baseline raw-SQL claims: {raw / raw_s:.0f}/s (busy {m.cores:.2f})")
+                log(f"[{r}] baseline raw-SQL claims: {raw / raw_s:.0f}/s ({m})")
                 settle(dsn)
                 runners = [Runner(port, t) for _, t in tokens[: args.concurrency]]
                 with Meter() as m:
                     cycles, cycles_s, _ = run_clients(runners, full_cycle, args.seconds)
-                log(f"[{r}] (a) full cycles: {cycles / cycles_s:.1f}/s (busy {m.cores:.2f})")
+                log(f"[{r}] (a) full cycles: {cycles / cycles_s:.1f}/s ({m})")
                 settle(dsn)
                 runners = [Runner(port, t) for _, t in tokens[: args.concurrency]]
                 with Meter() as m:
                     leases, leases_s, _ = run_clients(runners, lease_only, args.seconds)
-                log(f"[{r}] (b) lease requests: {leases / leases_s:.1f}/s (busy {m.cores:.2f})")
+                log(f"[{r}] (b) lease requests: {leases / leases_s:.1f}/s ({m})")
                 settle(dsn)
                 rounds.append(
                     {"raw": raw / raw_s, "cycles": cycles / cycles_s, "leases": leases / leases_s}
@@ -603,7 +612,7 @@ def main() -> None:
                         log(f"    t={second}s p50 {p50:.1f} ms p99 {p99:.1f} ms")
             log(
                 f"  {hb['count']} heartbeats, {hb['per_s']:.0f}/s, "
-                f"p50 {hb['p50_ms']:.1f} ms, p99 {hb['p99_ms']:.1f} ms (busy {m.cores:.2f})"
+                f"p50 {hb['p50_ms']:.1f} ms, p99 {hb['p99_ms']:.1f} ms ({m})"
             )
     finally:
         with psycopg.connect(PG + "postgres", autocommit=True) as admin:
