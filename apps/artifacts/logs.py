@@ -56,9 +56,7 @@ def read(attempt: JobAttempt, start: int = 0, limit: int | None = None) -> bytes
     if chunks:
         data = b"".join(bytes(c) for c in chunks)
     else:
-        art = Artifact.objects.filter(
-            attempt=attempt, artifact_type=ArtifactType.LOG, deleted_at__isnull=True
-        ).first()
+        art = Artifact.objects.filter(key=log_key(attempt), deleted_at__isnull=True).first()
         if art is None:
             return b""
         try:
@@ -70,6 +68,12 @@ def read(attempt: JobAttempt, start: int = 0, limit: int | None = None) -> bytes
     return data if limit is None else data[:limit]
 
 
+def log_key(attempt: JobAttempt) -> str:
+    """The finalised log's key: reserved in the attempt's prefix, so a runner artifact
+    that merely declares the type "log" can never shadow it."""
+    return storage.attempt_prefix(attempt) + "log.txt"
+
+
 def tail(attempt: JobAttempt, nbytes: int = 64 * 1024) -> bytes:
     data = read(attempt)
     return data[-nbytes:]
@@ -79,10 +83,10 @@ def finalize(attempt_id: int) -> Artifact | None:
     """Write the log into the store as one artifact and drop the chunks. I/O happens
     before the rows change, so a crash leaves the chunks (and a retry) intact."""
     attempt = JobAttempt.objects.get(pk=attempt_id)
-    if Artifact.objects.filter(attempt=attempt, artifact_type=ArtifactType.LOG).exists():
+    key = log_key(attempt)
+    if Artifact.objects.filter(key=key).exists():
         return None
     data = read(attempt)
-    key = storage.attempt_prefix(attempt) + "log.txt"
     storage.save(key, data)
     with transaction.atomic():
         art = Artifact.objects.create(
