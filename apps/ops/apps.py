@@ -8,10 +8,7 @@ class OpsConfig(AppConfig):
     label = "ops"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_save
-
         from apps.ops import checks, events  # noqa: F401 - registers the system checks
+        from apps.runs import states
 
-        post_save.connect(
-            events.log_state_event, sender="runs.StateEvent", dispatch_uid="ops.state_event_log"
-        )
+        states.on_state_event(events.log_state_event)

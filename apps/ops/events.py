@@ -11,8 +11,8 @@ log = logging.getLogger("deltaci.state")
 _ID_FIELD = {"job": "job_id", "attempt": "attempt_id", "lease": "lease_pk"}
 
 
-def log_state_event(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
-    if not created or kwargs.get("raw"):
+def log_state_event(instance: Any) -> None:
+    if not log.isEnabledFor(logging.INFO):  # the hot path pays nothing when not logging
         return
     fields = {
         "run_id": instance.run_id,

@@ -7,17 +7,19 @@ gets False and must not overwrite. Terminal states are never a source, so they n
 change. Call inside the caller's transaction so the event commits with the change.
 """
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from apps.runners.choices import LeaseState as L
 from apps.runs.choices import AttemptState as A
 from apps.runs.choices import JobState as J
 from apps.runs.choices import RunState as R
+from lib.db import fetch_prepared, insert
 
 _ATTEMPT_HELD = (A.LEASED, A.STARTING, A.RUNNING, A.UPLOADING)
 
@@ -160,6 +162,17 @@ def on_run_transition(listener: Callable[[int, str], None]) -> Callable[[int, st
     return listener
 
 
+# Called with each StateEvent as it is written, inside the transaction (e.g. to log it
+# once that commits). Register from an AppConfig.ready(); keep them cheap.
+_event_listeners: list[Callable[[Any], None]] = []
+
+
+def on_state_event(listener: Callable[[Any], None]) -> Callable[[Any], None]:
+    if listener not in _event_listeners:
+        _event_listeners.append(listener)
+    return listener
+
+
 def _notify_run_listeners(run_id: int, to: str) -> None:
     for listener in list(_run_listeners):
         transaction.on_commit(lambda fn=listener: fn(run_id, to))
@@ -199,6 +212,69 @@ def transition(
     stamp = machine.stamps.get(to)
     if stamp and stamp not in fields:
         fields[stamp] = now
+    model = machine.model
+    if any(hasattr(v, "resolve_expression") for v in fields.values()):
+        return _transition_orm(machine, obj, to, allowed, now, why, actor, fields)
+    sql, select, columns = _update_sql(model, tuple(fields))
+    params = _update_params(model, columns, fields)
+    params["to"], params["pk"] = to, obj.pk
+    current = obj.state
+    for _ in range(len(allowed) + 1):
+        if current not in allowed:
+            rows = fetch_prepared(select, {"pk": obj.pk})
+            fresh = rows[0][0] if rows else None
+            if fresh is None or fresh == current or fresh not in allowed:
+                return False
+            current = fresh
+        params["frm"] = current
+        if fetch_prepared(sql, params):
+            break
+        rows = fetch_prepared(select, {"pk": obj.pk})
+        current = rows[0][0] if rows else None
+    else:  # pragma: no cover - only under a pathological storm of concurrent writers
+        return False
+    _record(machine, obj, current, to, now, why, actor, fields)
+    return True
+
+
+def _record(
+    machine: Machine, obj: Any, frm: str, to: str, now: Any, why: str, actor: str, fields: dict
+) -> None:
+    """The event for a change that has been made, and `obj` brought up to date."""
+    from apps.runs.models import StateEvent
+
+    event = insert(
+        StateEvent(
+            created_at=now,
+            run_id=_run_id(machine, obj),
+            kind=machine.kind,
+            object_id=obj.pk,
+            from_state=frm,
+            to_state=to,
+            reason=why[:500],
+            actor=str(actor)[:200],
+        )
+    )
+    for listener in _event_listeners:
+        listener(event)
+    obj.state = to
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    if machine is RUN:
+        _notify_run_listeners(obj.pk, to)
+
+
+def _transition_orm(
+    machine: Machine,
+    obj: Any,
+    to: str,
+    allowed: set[str],
+    now: Any,
+    why: str,
+    actor: str,
+    fields: dict,
+) -> bool:
+    """The same compare-and-set through the ORM, for values that are SQL expressions."""
     manager = machine.model._default_manager
     current = obj.state
     for _ in range(len(allowed) + 1):
@@ -210,23 +286,33 @@ def transition(
         if manager.filter(pk=obj.pk, state=current).update(state=to, **fields):
             break
         current = manager.filter(pk=obj.pk).values_list("state", flat=True).first()
-    else:  # pragma: no cover - only under a pathological storm of concurrent writers
+    else:  # pragma: no cover
         return False
-    from apps.runs.models import StateEvent
-
-    StateEvent.objects.create(
-        created_at=now,
-        run_id=_run_id(machine, obj),
-        kind=machine.kind,
-        object_id=obj.pk,
-        from_state=current,
-        to_state=to,
-        reason=why[:500],
-        actor=str(actor)[:200],
-    )
-    obj.state = to
-    for name, value in fields.items():
-        setattr(obj, name, value)
-    if machine is RUN:
-        _notify_run_listeners(obj.pk, to)
+    _record(machine, obj, current, to, now, why, actor, fields)
     return True
+
+
+@functools.cache
+def _update_sql(model: type[models.Model], names: tuple[str, ...]) -> tuple[str, str, list]:
+    """The compare-and-set UPDATE for this set of extra fields, and the state re-read:
+    fixed texts, so each runs as a prepared statement (planned once per connection)."""
+    meta = model._meta
+    columns = [meta.get_field(name) for name in names]
+    sets = "".join(f', "{f.column}" = %(f{i})s' for i, f in enumerate(columns))
+    pk = meta.pk.column
+    table = meta.db_table
+    update = (
+        f'UPDATE "{table}" SET "state" = %(to)s{sets} '  # noqa: S608 - names from the model
+        f'WHERE "{pk}" = %(pk)s AND "state" = %(frm)s RETURNING "{pk}"'
+    )
+    select = f'SELECT "state" FROM "{table}" WHERE "{pk}" = %(pk)s'  # noqa: S608
+    return update, select, columns
+
+
+def _update_params(model: type[models.Model], columns: list, fields: dict) -> dict[str, Any]:
+    params = {}
+    for i, (field, value) in enumerate(zip(columns, fields.values(), strict=True)):
+        if field.remote_field is not None and hasattr(value, "prepare_database_save"):
+            value = value.prepare_database_save(field)
+        params[f"f{i}"] = field.get_db_prep_save(value, connection)
+    return params
