@@ -1,11 +1,34 @@
 """Shapes of runner messages. Parsing and validation only: strict enums, bounded
 strings; unknown extra fields are ignored, missing required ones are a 400."""
 
+import copy
+
 from rest_framework import serializers
 
 from apps.artifacts.models import ArtifactType
 
 LEASE_ID = {"max_length": 200}
+
+
+class MessageSerializer(serializers.Serializer):
+    """Runner messages arrive hundreds of times a second. DRF deep-copies (rebuilds)
+    every declared field, validators included, for each serializer it makes; these
+    take shallow copies of one prototype per class instead. Binding sets attributes on
+    the copy only, and validation never mutates a field, so nothing leaks between
+    messages or threads."""
+
+    @classmethod
+    def _prototype(cls) -> dict[str, serializers.Field]:
+        proto = cls.__dict__.get("_prototype_fields")
+        if proto is None:
+            proto = copy.deepcopy(cls._declared_fields)
+            for field in proto.values():
+                field.validators  # noqa: B018 - built once here, shared by the copies
+            cls._prototype_fields = proto
+        return proto
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {name: copy.copy(field) for name, field in self._prototype().items()}
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -16,7 +39,7 @@ class RegisterSerializer(serializers.Serializer):
     version = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 
-class TypedSerializer(serializers.Serializer):
+class TypedSerializer(MessageSerializer):
     """Messages carry a `type`; when present it must be the expected one."""
 
     message_type = ""
@@ -45,7 +68,7 @@ class AckSerializer(TypedSerializer):
     accepted_at = serializers.CharField(max_length=40, required=False)
 
 
-class ProgressSerializer(serializers.Serializer):
+class ProgressSerializer(MessageSerializer):
     percent = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
     current_step = serializers.CharField(
         max_length=500, required=False, allow_blank=True, allow_null=True
@@ -65,7 +88,7 @@ class HeartbeatSerializer(TypedSerializer):
     ts = serializers.CharField(max_length=40, required=False)
 
 
-class ArtifactRefSerializer(serializers.Serializer):
+class ArtifactRefSerializer(MessageSerializer):
     type = serializers.ChoiceField(choices=ArtifactType.values, required=False)
     uri = serializers.CharField(max_length=1000)
 
