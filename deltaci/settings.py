@@ -88,6 +88,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Hot runner-protocol statements run as server-side prepared statements (lib/db.py). Set
+# false behind a transaction-pooling PgBouncer older than 1.21, which cannot keep them.
+DELTACI_PREPARED_STATEMENTS = env.bool("DELTACI_PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [

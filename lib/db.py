@@ -37,7 +37,7 @@ def fetch_prepared(sql: str, params: dict) -> list[tuple]:
     Set DELTACI_PREPARED_STATEMENTS = False behind a transaction-mode connection pooler
     that cannot keep prepared statements (PgBouncer before 1.21)."""
     conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: each proxy access costs
-    if conn.vendor != "postgresql" or not getattr(settings, "DELTACI_PREPARED_STATEMENTS", True):
+    if conn.vendor != "postgresql" or not settings.DELTACI_PREPARED_STATEMENTS:
         with conn.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description else []
