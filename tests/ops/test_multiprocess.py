@@ -54,7 +54,10 @@ def gunicorn(transactional_db, tmp_path):
     gunicorn_bin = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen(
         [str(gunicorn_bin), "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
+        # Truly sync: with the config's threads > 1 gunicorn would quietly run gthread, and
+        # one worker could then serve every request while another one is busy.
         + ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "sync"]
+        + ["--threads", "1"]
         + ["--timeout", "30", "--worker-tmp-dir", str(tmp_path)],
         cwd=ROOT,
         env=env,
