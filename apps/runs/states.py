@@ -5,6 +5,10 @@ Every change of a `state` column goes through `transition()`: a compare-and-set 
 sources, plus one StateEvent row. Two workers racing on a row cannot both win; the loser
 gets False and must not overwrite. Terminal states are never a source, so they never
 change. Call inside the caller's transaction so the event commits with the change.
+
+Both statements have fixed texts per (table, set of fields) and run as prepared
+statements (lib/db.py): a runner's cycle makes about eight transitions, and compiling
+them through the ORM cost several times more than running them.
 """
 
 import functools
@@ -214,7 +218,7 @@ def transition(
         fields[stamp] = now
     model = machine.model
     if any(hasattr(v, "resolve_expression") for v in fields.values()):
-        return _transition_orm(machine, obj, to, allowed, now, why, actor, fields)
+        raise TypeError("transition() writes values, not SQL expressions")
     sql, select, columns = _update_sql(model, tuple(fields))
     params = _update_params(model, columns, fields)
     params["to"], params["pk"] = to, obj.pk
@@ -262,34 +266,6 @@ def _record(
         setattr(obj, name, value)
     if machine is RUN:
         _notify_run_listeners(obj.pk, to)
-
-
-def _transition_orm(
-    machine: Machine,
-    obj: Any,
-    to: str,
-    allowed: set[str],
-    now: Any,
-    why: str,
-    actor: str,
-    fields: dict,
-) -> bool:
-    """The same compare-and-set through the ORM, for values that are SQL expressions."""
-    manager = machine.model._default_manager
-    current = obj.state
-    for _ in range(len(allowed) + 1):
-        if current not in allowed:
-            fresh = manager.filter(pk=obj.pk).values_list("state", flat=True).first()
-            if fresh is None or fresh == current or fresh not in allowed:
-                return False
-            current = fresh
-        if manager.filter(pk=obj.pk, state=current).update(state=to, **fields):
-            break
-        current = manager.filter(pk=obj.pk).values_list("state", flat=True).first()
-    else:  # pragma: no cover
-        return False
-    _record(machine, obj, current, to, now, why, actor, fields)
-    return True
 
 
 @functools.cache

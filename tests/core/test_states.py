@@ -132,6 +132,32 @@ def test_only_from_narrows_the_sources(repo):
     assert states.transition(states.RUN, run, "FAILED", only_from=["RUNNING"])
 
 
+def test_extra_fields_are_written_in_the_same_update_and_converted(repo):
+    run = _run(repo, "RUNNING")
+    assert states.transition(states.RUN, run, "FAILED", reason="tests failed: ünïcode ✓")
+    fresh = Run.objects.get(pk=run.pk)
+    assert (fresh.state, fresh.reason) == ("FAILED", "tests failed: ünïcode ✓")
+    assert fresh.finished_at == run.finished_at and fresh.finished_at.tzinfo is not None
+
+
+def test_it_refuses_sql_expressions_and_changes_nothing(repo):
+    from django.db.models import F
+
+    run = _run(repo, "RUNNING")
+    with pytest.raises(TypeError):
+        states.transition(states.RUN, run, "FAILED", reason=F("ref"))
+    run.refresh_from_db()
+    assert run.state == "RUNNING" and not StateEvent.objects.filter(object_id=run.pk).exists()
+
+
+def test_a_deleted_row_is_refused_not_an_error(repo):
+    run = _run(repo, "RUNNING")
+    Run.objects.filter(pk=run.pk).delete()
+    assert not states.transition(states.RUN, run, "FAILED")
+    run.state = "PLANNING"  # a stale belief in a state that is not a source either
+    assert not states.transition(states.RUN, run, "FAILED")
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_it_lets_exactly_one_of_two_racing_threads_win(repo):
