@@ -5,7 +5,7 @@ persisted in one."""
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from apps.policies.effective import EffectivePolicy, policy_for
 from apps.runs import engine, states
@@ -84,7 +84,11 @@ def do_plan_run(run_id: int) -> None:
         log.exception("planner crashed", extra={"run_id": run.pk})
         _fail_planning(run, "internal planner error (see the control plane's logs)")
         return
-    persist_plan(run, plan, recipe=recipe, policy=policy)
+    try:
+        persist_plan(run, plan, recipe=recipe, policy=policy)
+    except DatabaseError:  # rolled back: the run must not stay PLANNING
+        log.exception("could not store the plan", extra={"run_id": run.pk})
+        _fail_planning(run, "could not store the plan (see the control plane's logs)")
 
 
 def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict | None]:
@@ -192,7 +196,7 @@ def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: Effective
                 run=run,
                 name=j["name"],
                 position=pos,
-                project=j.get("project", ""),
+                project=j.get("project", "")[:255],
                 ecosystem=j.get("ecosystem", ""),
                 needs=list(j.get("needs", [])),
                 required=bool(j.get("required", True)),
@@ -217,7 +221,7 @@ def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: Effective
                 reason_code=s.get("reason_code", ""),
                 reason=s.get("reason", ""),
                 spec={},
-                project=s.get("project", ""),
+                project=s.get("project", "")[:255],
             )
         )
     Job.objects.bulk_create(rows)

@@ -197,3 +197,51 @@ def test_it_diffs_a_manual_run_against_an_explicit_base(db, mirror_dir, source):
         _repo(source), trigger="manual", ref="refs/heads/main", commit_sha=second, base_sha=first
     )
     assert run.plan["base_sha"] == first and run.plan["changed_paths"] == ["docs/x.md"]
+
+
+def test_it_plans_a_project_nested_deeper_than_a_job_name_can_hold(db, mirror_dir, source):
+    """Discovered job names are `<project path>:<kind>`; a path longer than the name column
+    gets a shortened, still unique and stable name instead of failing the run."""
+    deep = "/".join(f"segment-{i:02d}-of-a-very-deep-tree" for i in range(12))
+    twin = deep[:-1] + "X"  # differs only at the end, which shortening keeps
+    sha = source.commit({f"{deep}/go.mod": "module a\n", f"{twin}/go.mod": "module b\n"})
+    run = _plan(_repo(source), trigger="manual", ref="refs/heads/main", commit_sha=sha)
+    assert run.state == RunState.QUEUED, run.plan_error
+    names = list(run.jobs.values_list("name", flat=True))
+    assert len(names) == len(set(names)) == 6
+    assert all(len(n) <= 255 for n in names)
+    builds = {j.name: j for j in run.jobs.all() if j.name.endswith(":build")}
+    assert len(builds) == 2
+    for job in run.jobs.exclude(name__in=builds):
+        assert job.needs and job.needs[0] in builds  # needs use the same short names
+    again = _plan(_repo(source, name="proj2"), trigger="manual", ref="main", commit_sha=sha)
+    assert sorted(again.jobs.values_list("name", flat=True)) == sorted(names)
+
+
+def test_a_plan_the_database_refuses_fails_the_run_instead_of_leaving_it_planning(
+    db, mirror_dir, source
+):
+    """A stored plan that no longer fits the tables (here a negative retry count in the
+    plan a failed-only rerun reuses) ends the run FAILED with a reason; nothing stays
+    PLANNING forever."""
+    repo = _repo(source)
+    sha = "b" * 40
+    previous, _ = do_create_run(repo, trigger="manual", ref="refs/heads/main", commit_sha=sha)
+    job = {"name": "unit", "image": "python:3.12", "steps": ["true"], "needs": [], "retries": -1}
+    Run.objects.filter(pk=previous.pk).update(
+        plan={"source": "config", "jobs": [job], "skipped": []}, state=RunState.FAILED
+    )
+    previous.jobs.create(name="unit", state="FAILED", spec=job)
+    rerun, _ = do_create_run(
+        repo,
+        trigger="manual",
+        ref="refs/heads/main",
+        commit_sha=sha,
+        rerun_of=previous,
+        rerun_scope="failed",
+    )
+    do_plan_run(rerun.pk)
+    rerun.refresh_from_db()
+    assert rerun.state == RunState.FAILED
+    assert "could not store the plan" in rerun.plan_error
+    assert not rerun.jobs.exists()

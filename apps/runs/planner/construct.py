@@ -3,8 +3,10 @@
 
 Job names are ``<project>:<kind>``; the repository root project is named ``.`` so its
 jobs are ``.:build``, ``.:test``, ``.:lint`` (no directory can be called ".", so the
-name never collides with a real project the way "root" could)."""
+name never collides with a real project the way "root" could). Names longer than 255
+characters are shortened (see job_name)."""
 
+import hashlib
 from functools import partial
 
 from apps.runs.planner import codes
@@ -13,9 +15,19 @@ from apps.runs.planner.impact import Impact, Why, listing
 from apps.runs.planner.jobs import Candidate
 from apps.runs.planner.policy import PlannerPolicy
 
+MAX_JOB_NAME = 255  # the name column's width
+
 
 def job_name(project: str, kind: str) -> str:
-    return f"{project}:{kind}"
+    """A project path too long for a job name keeps its start and its end, with a digest
+    of the whole path between: still unique, stable from run to run, and readable."""
+    name = f"{project}:{kind}"
+    if len(name) <= MAX_JOB_NAME:
+        return name
+    digest = hashlib.sha256(project.encode()).hexdigest()[:16]
+    room = MAX_JOB_NAME - len(kind) - len(digest) - 3  # two "~" and the ":"
+    head, tail = project[: room // 2], project[len(project) - (room - room // 2) :]
+    return f"{head}~{digest}~{tail}:{kind}"
 
 
 def _skip_why(project: Project, impact: Impact) -> Why:
