@@ -3,12 +3,20 @@
 Understands `CONNECT host:port` (HTTPS and anything tunnelled) and absolute-form
 plain HTTP requests (`GET http://host/…`). A host is admitted when it equals an
 allowlist entry or matches a `*.suffix` entry; everything else gets `403`.
-Hosts are resolved here, on the runner's side; the sandbox has no DNS.
+
+Hosts are resolved here, on the runner's side (the sandbox has no DNS), once: the
+connection goes to the very address that was checked, so a name cannot be re-pointed
+between the check and the connect. Link-local (cloud metadata at 169.254.169.254),
+unspecified, multicast and reserved addresses are never reached. Loopback and private
+addresses only for a host the allowlist names exactly: a `*.suffix` entry admits public
+addresses only, since whoever controls a subdomain's DNS could point it at the runner's
+own services.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import socket
 import socketserver
@@ -20,19 +28,52 @@ MAX_HEAD_BYTES = 16 * 1024
 IO_TIMEOUT = 30.0
 
 
-def host_allowed(host: str, allow: Iterable[str]) -> bool:
-    """Exact host, or `*.example.com` for any subdomain (not the bare domain)."""
+EXACT, WILDCARD = "exact", "wildcard"
+Resolver = Callable[[str, int], list[str]]
+
+
+def host_rule(host: str, allow: Iterable[str]) -> str | None:
+    """EXACT when an entry names the host, WILDCARD when `*.example.com` covers it (any
+    subdomain, not the bare domain), None when nothing admits it."""
     host = host.strip().rstrip(".").lower()
     if not host:
-        return False
+        return None
+    rule = None
     for entry in allow:
         entry = entry.strip().rstrip(".").lower()
         if entry.startswith("*."):
             if host.endswith(entry[1:]) and len(host) > len(entry) - 1:
-                return True
+                rule = WILDCARD
         elif entry and host == entry:
-            return True
-    return False
+            return EXACT
+    return rule
+
+
+def host_allowed(host: str, allow: Iterable[str]) -> bool:
+    return host_rule(host, allow) is not None
+
+
+def address_admitted(address: str, rule: str) -> bool:
+    """May a host admitted by `rule` be reached at `address`?"""
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+        return False
+    if ip.is_reserved and not ip.is_loopback:  # ::1 sits in IPv6's reserved ::/8
+        return False
+    if ip.is_global:
+        return True
+    return rule == EXACT  # loopback, private, shared: only a host named exactly
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The host's addresses, in the resolver's order of preference."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
 
 
 def split_host_port(authority: str, default_port: int) -> tuple[str, int]:
@@ -134,20 +175,38 @@ class _Handler(socketserver.BaseRequestHandler):
         return upstream, "\r\n".join(request).encode("latin-1")
 
     def _connect(self, host: str, port: int) -> socket.socket:
-        allowed = host_allowed(host, self.server.allow)
-        self.server.on_decision(host, port, allowed)
-        if not allowed:
+        rule = host_rule(host, self.server.allow)
+        if rule is None:
+            self.server.on_decision(host, port, False)
             raise _Refused("403 Forbidden", f"egress to {host} is not allowed by the job's policy")
         try:
-            return socket.create_connection((host, port), timeout=IO_TIMEOUT)
-        except OSError:
-            raise _Refused("502 Bad Gateway", f"cannot connect to {host}:{port}") from None
+            addresses = self.server.resolve(host, port)
+        except (OSError, UnicodeError):
+            self.server.on_decision(host, port, False)
+            raise _Refused("502 Bad Gateway", f"cannot resolve {host}") from None
+        usable = [a for a in addresses if address_admitted(a, rule)]
+        self.server.on_decision(host, port, bool(usable))
+        if not usable:
+            shown = ", ".join(addresses[:3]) or "nothing"
+            raise _Refused(
+                "403 Forbidden",
+                f"egress to {host} is refused: it resolves to {shown}, which this policy "
+                "does not reach (link-local and special addresses never; loopback and "
+                "private ones only for a host listed exactly)",
+            )
+        for address in usable:
+            try:
+                return socket.create_connection((address, port), timeout=IO_TIMEOUT)
+            except OSError:
+                continue
+        raise _Refused("502 Bad Gateway", f"cannot connect to {host}:{port}")
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow: tuple[str, ...]
     on_decision: Callable[[str, int, bool], None]
+    resolve: Resolver
 
 
 class EgressProxy:
@@ -158,11 +217,13 @@ class EgressProxy:
         socket_path: Path,
         allow: Iterable[str],
         on_decision: Callable[[str, int, bool], None] | None = None,
+        resolver: Resolver = resolve,
     ) -> None:
         self.socket_path = socket_path
         self._server = _Server(str(socket_path), _Handler, bind_and_activate=False)
         self._server.allow = tuple(str(a) for a in allow)
         self._server.on_decision = on_decision or (lambda host, port, allowed: None)
+        self._server.resolve = resolver
         self._thread: threading.Thread | None = None
 
     def start(self, owner: tuple[int, int] | None = None) -> None:

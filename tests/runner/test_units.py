@@ -6,7 +6,14 @@ from pathlib import Path
 
 from deltaci_runner import capabilities, state
 from deltaci_runner.limits import parse_cpu, parse_memory
-from deltaci_runner.proxy import host_allowed, split_host_port
+from deltaci_runner.proxy import (
+    EXACT,
+    WILDCARD,
+    address_admitted,
+    host_allowed,
+    host_rule,
+    split_host_port,
+)
 
 
 def test_it_parses_memory_limits() -> None:
@@ -35,6 +42,28 @@ def test_it_matches_egress_hosts_exactly_or_by_suffix() -> None:
     assert not host_allowed("evilpypi.org", allow)
     assert not host_allowed("pypi.org.evil.com", allow)
     assert not host_allowed("", allow)
+
+
+def test_an_exact_entry_wins_over_a_wildcard_one() -> None:
+    assert host_rule("a.example.com", ["*.example.com", "a.example.com"]) == EXACT
+    assert host_rule("a.example.com", ["a.example.com", "*.example.com"]) == EXACT
+    assert host_rule("b.example.com", ["*.example.com", "a.example.com"]) == WILDCARD
+    assert host_rule("example.com", ["*.example.com"]) is None
+
+
+def test_special_addresses_are_never_reached_and_internal_ones_only_when_named() -> None:
+    for never in ("169.254.169.254", "fe80::1", "0.0.0.0", "::", "224.0.0.1", "240.0.0.1"):
+        assert not address_admitted(never, EXACT), never
+        assert not address_admitted(never, WILDCARD), never
+    internal = ("127.0.0.1", "::1", "::ffff:127.0.0.1", "10.1.2.3", "192.168.0.9", "fd00::5")
+    for address in (*internal, "100.64.0.1", "::ffff:169.254.169.254"):
+        assert not address_admitted(address, WILDCARD), address
+    for address in internal:
+        assert address_admitted(address, EXACT), address
+    assert not address_admitted("::ffff:169.254.169.254", EXACT)
+    for public in ("151.101.0.223", "2a04:4e42::223"):
+        assert address_admitted(public, WILDCARD) and address_admitted(public, EXACT)
+    assert not address_admitted("not-an-address", EXACT)
 
 
 def test_it_splits_authorities() -> None:
