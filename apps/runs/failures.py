@@ -31,6 +31,19 @@ _TOOLING_PATTERNS = [
     ),
     (re.compile(rb"Permission denied|EACCES|Operation not permitted", re.I), "permission denied"),
 ]
+# A test runner's own summary of failed tests: the tests ran and some failed. Error text
+# in such a log (an assertion quoting "ENOSPC", a test about timeouts) is the tests'
+# output, not the machine's state, so this wins over the infrastructure patterns.
+_TEST_REPORT = re.compile(
+    rb"^=+ .*\b\d+ failed\b.*=+$|^FAILED \S+::\S+"  # pytest
+    rb"|^FAILED \((failures|errors)=\d+"  # unittest
+    rb"|^--- FAIL: \S+|^FAIL\t\S+"  # go test
+    rb"|^Tests:\s+\d+ failed|^\s*Tests\s+\d+ failed"  # jest, vitest
+    rb"|^test result: FAILED\."  # cargo test
+    rb"|^\[ERROR\] Tests run: \d+, Failures: \d+, Errors: \d+|There are test failures"  # maven
+    rb"|^Failed!\s+-\s+Failed:\s+[1-9]",  # dotnet test
+    re.M,
+)
 _SIGNALS = {
     137: "killed by SIGKILL (often out of memory)",
     143: "terminated by SIGTERM",
@@ -63,6 +76,9 @@ def classify(
         why = _SIGNALS.get(exit_code, f"killed by signal {-exit_code}")
         return Classification(FailureClass.INFRASTRUCTURE, 0.8, why)
     tail = log_tail[-16384:]
+    report = _last(_TEST_REPORT, tail)
+    if report is not None:
+        return Classification(FailureClass.USER, 0.85, f"tests failed: {_line(tail, report)}")
     for pattern, why in _INFRA_PATTERNS:
         m = pattern.search(tail)
         if m:
@@ -80,6 +96,13 @@ def classify(
         if name in kind:
             return Classification(FailureClass.USER, 0.8, f"{why} (exit {exit_code})")
     return Classification(FailureClass.USER, 0.6, f"step failed (exit {exit_code})")
+
+
+def _last(pattern: re.Pattern, data: bytes) -> re.Match | None:
+    found = None
+    for found in pattern.finditer(data):  # noqa: B007 - the last one is the summary
+        pass
+    return found
 
 
 def _line(data: bytes, m: re.Match) -> str:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 from http.server import ThreadingHTTPServer
 
-import pytest
-
-from tests.runner.conftest import Repo, RunnerDirs, bwrap_problem, run_runner, start_runner
+from tests.runner.conftest import Repo, RunnerDirs, needs_bwrap, run_runner, start_runner
 from tests.runner.fake_plane import FakePlane
 from tests.runner.test_protocol import processes_with
 
-PROBLEM = bwrap_problem()
-pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=f"bwrap unusable here: {PROBLEM}")
+pytestmark = needs_bwrap()
 
 CONNECT = """python3 - <<'EOF'
 import socket

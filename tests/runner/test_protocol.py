@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.runner.conftest import Repo, RunnerDirs, run_runner, start_runner
+from tests.runner.conftest import Repo, RunnerDirs, needs_bwrap, run_runner, start_runner
 from tests.runner.fake_plane import REGISTRATION_TOKEN, RUNNER_TOKEN, FakePlane
 
-EXECUTORS = ["shell", "bwrap"]
+EXECUTORS = ["shell", pytest.param("bwrap", marks=needs_bwrap())]
 
 
 def processes_with(marker: str) -> list[int]:

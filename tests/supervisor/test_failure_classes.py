@@ -33,6 +33,49 @@ def test_it_classifies_failures(status, exit_code, log, job, expected):
     assert 0 < c.confidence <= 1 and c.detail
 
 
+NESTED_BWRAP = b"""\
+E       AssertionError: {"level": "error", "msg": "cannot start", "error": "bwrap: Creating \
+new namespace failed: nesting depth or /proc/sys/user/max_*_namespaces exceeded (ENOSPC)"}
+FAILED tests/runner/test_protocol.py::test_it_runs_a_job[bwrap] - AssertionError
+========================= 2 failed, 54 passed in 41.20s =========================
+"""
+
+
+@pytest.mark.parametrize(
+    ("log", "evidence"),
+    [
+        (NESTED_BWRAP, "2 failed, 54 passed"),
+        (
+            b"--- FAIL: TestDial (0.01s)\n    dial: connection timed out\nFAIL\tex/net\t0.1s\n",
+            "FAIL\tex/net",
+        ),
+        (
+            b"expected ETIMEDOUT\nTests:       1 failed, 9 passed, 10 total\n",
+            "Tests:       1 failed",
+        ),
+        (
+            b"disk full? No space left on device\ntest result: FAILED. 3 passed; 1 failed\n",
+            "test result: FAILED",
+        ),
+        (
+            b"Connection reset by peer\n[ERROR] Tests run: 4, Failures: 1, Errors: 0, Skipped: 0\n",
+            "Tests run: 4",
+        ),
+        (b"Failed!  - Failed:     2, Passed:    10, Skipped:     0\n", "Failed:     2"),
+        (b"OOM in fixture\nFAILED (failures=1)\n", "FAILED (failures=1)"),
+    ],
+)
+def test_a_test_runners_failure_report_outweighs_error_text_in_the_tests_output(log, evidence):
+    c = classify(status="FAILED", exit_code=1, log_tail=log, job_name="runner-tests")
+    assert c.failure_class == "user" and evidence in c.detail, c
+
+
+def test_error_text_after_passing_tests_is_still_infrastructure():
+    log = b"===== 12 passed in 3.2s =====\nupload: write: No space left on device\n"
+    c = classify(status="FAILED", exit_code=1, log_tail=log, job_name="unit")
+    assert c.failure_class == "infrastructure" and "disk full" in c.detail
+
+
 def test_it_names_the_evidence():
     c = classify(
         status="FAILED",
