@@ -228,7 +228,7 @@ class EgressProxy:
 
     def start(self, owner: tuple[int, int] | None = None) -> None:
         """Bind and serve; `owner` (uid, gid) makes the socket connectable only by the job user."""
-        self._server.server_bind()
+        self._bind()
         self._server.server_activate()
         if owner and os.geteuid() == 0:
             os.chown(self.socket_path, *owner)
@@ -237,6 +237,19 @@ class EgressProxy:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
         )
         self._thread.start()
+
+    def _bind(self) -> None:
+        """A Unix socket's path must fit in 108 bytes; a deep work directory does not. Bind
+        through /proc/self/fd/<the directory> instead, which names the same place."""
+        if len(os.fsencode(self.socket_path)) < 100:
+            self._server.server_bind()
+            return
+        fd = os.open(self.socket_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self._server.server_address = f"/proc/self/fd/{fd}/{self.socket_path.name}"
+            self._server.server_bind()
+        finally:
+            os.close(fd)
 
     def stop(self) -> None:
         if self._thread:

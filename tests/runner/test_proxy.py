@@ -1,6 +1,8 @@
 """The egress proxy on its Unix socket, talked to directly (no sandbox needed)."""
 
+import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +131,22 @@ def test_a_name_that_does_not_resolve_is_a_502(resolving) -> None:
     answer = ask(sock, b"CONNECT gone.example:443 HTTP/1.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 502 Bad Gateway") and b"cannot resolve" in answer
     assert decisions == [("gone.example", 443, False)]
+
+
+def test_it_serves_from_a_directory_too_deep_for_a_unix_socket_path(tmp_path: Path, origin) -> None:
+    deep = tmp_path.joinpath(*[f"a-rather-long-directory-name-{i}" for i in range(5)])
+    deep.mkdir(parents=True)
+    sock = deep / "proxy.sock"
+    assert len(str(sock)) > 108
+    egress = EgressProxy(sock, ["localhost"])
+    egress.start()
+    fd = os.open(deep, os.O_RDONLY | os.O_DIRECTORY)  # the client cannot name it either
+    try:
+        assert sock.is_socket() and stat.S_IMODE(sock.stat().st_mode) == 0o600
+        via = Path(f"/proc/self/fd/{fd}/proxy.sock")
+        answer = ask(via, f"CONNECT localhost:{origin} HTTP/1.1\r\n\r\n".encode())
+        assert answer.startswith(b"HTTP/1.1 200 Connection Established")
+    finally:
+        os.close(fd)
+        egress.stop()
+    assert not sock.exists()
