@@ -181,6 +181,9 @@ def _fail_planning(run: Run, message: str) -> None:
             )
 
 
+_PROJECT_WIDTH = Job._meta.get_field("project").max_length  # a label only: cut to fit
+
+
 @transaction.atomic
 def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: EffectivePolicy) -> None:
     """Jobs (skipped ones too, with their reason), the plan, then queue what is ready."""
@@ -196,7 +199,7 @@ def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: Effective
                 run=run,
                 name=j["name"],
                 position=pos,
-                project=j.get("project", "")[:255],
+                project=j.get("project", "")[:_PROJECT_WIDTH],
                 ecosystem=j.get("ecosystem", ""),
                 needs=list(j.get("needs", [])),
                 required=bool(j.get("required", True)),
@@ -221,7 +224,7 @@ def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: Effective
                 reason_code=s.get("reason_code", ""),
                 reason=s.get("reason", ""),
                 spec={},
-                project=s.get("project", "")[:255],
+                project=s.get("project", "")[:_PROJECT_WIDTH],
             )
         )
     Job.objects.bulk_create(rows)

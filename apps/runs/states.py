@@ -220,21 +220,19 @@ def transition(
     if any(hasattr(v, "resolve_expression") for v in fields.values()):
         raise TypeError("transition() writes values, not SQL expressions")
     sql, select, columns = _update_sql(model, tuple(fields))
-    params = _update_params(model, columns, fields)
+    params = _update_params(columns, fields)
     params["to"], params["pk"] = to, obj.pk
     current = obj.state
     for _ in range(len(allowed) + 1):
         if current not in allowed:
-            rows = fetch_prepared(select, {"pk": obj.pk})
-            fresh = rows[0][0] if rows else None
+            fresh = _state_in_db(select, obj.pk)
             if fresh is None or fresh == current or fresh not in allowed:
                 return False
             current = fresh
         params["frm"] = current
         if fetch_prepared(sql, params):
             break
-        rows = fetch_prepared(select, {"pk": obj.pk})
-        current = rows[0][0] if rows else None
+        current = _state_in_db(select, obj.pk)
     else:  # pragma: no cover - only under a pathological storm of concurrent writers
         return False
     _record(machine, obj, current, to, now, why, actor, fields)
@@ -285,7 +283,12 @@ def _update_sql(model: type[models.Model], names: tuple[str, ...]) -> tuple[str,
     return update, select, columns
 
 
-def _update_params(model: type[models.Model], columns: list, fields: dict) -> dict[str, Any]:
+def _state_in_db(select: str, pk: int) -> str | None:
+    rows = fetch_prepared(select, {"pk": pk})
+    return rows[0][0] if rows else None
+
+
+def _update_params(columns: list, fields: dict) -> dict[str, Any]:
     params = {}
     for i, (field, value) in enumerate(zip(columns, fields.values(), strict=True)):
         if field.remote_field is not None and hasattr(value, "prepare_database_save"):
