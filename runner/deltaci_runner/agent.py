@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from deltaci_runner import state
-from deltaci_runner.caches import CacheStore
+from deltaci_runner.caches import DEFAULT_MAX_BYTES, CacheStore
 from deltaci_runner.client import (
     ClientError,
     ControlPlane,
@@ -41,6 +41,7 @@ class AgentConfig:
     registration_token: str | None = None
     wait_seconds: int = 20
     once: bool = False
+    cache_max_bytes: int = DEFAULT_MAX_BYTES
 
 
 class Agent:
@@ -57,7 +58,7 @@ class Agent:
         self.user = user
         self.shutdown = shutdown
         self.log = log
-        self.caches = CacheStore(config.cache_dir)
+        self.caches = CacheStore(config.cache_dir, config.cache_max_bytes)
         self.plane = ControlPlane(config.url)
         self.registration: state.Registration | None = None
         self._delays = backoff_delays(base=1.0, cap=30.0)

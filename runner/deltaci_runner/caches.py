@@ -6,6 +6,11 @@ of it or nothing, and a key once saved is never overwritten (keys name their
 content, e.g. `pip:<lock hash>`). `read_only` caches (fork pull requests) are
 restored, never saved.
 
+The store is bounded (`--cache-max-size`): after each save the least recently used
+entries (a hit refreshes an entry's `meta.json` time) are removed until the total fits,
+never the entry just saved. An entry is renamed away before it is deleted, so it is
+never seen half gone; a save that crashed leaves a `.tmp-*` folder, swept after a day.
+
 `tar` runs as the job user, so a job's symlinks can only ever reach what the
 job user could reach anyway; paths must also resolve inside the job tree.
 The cache directory itself stays private to the runner: jobs cannot poison
@@ -14,12 +19,14 @@ entries of other keys.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,9 +62,14 @@ def resolve_path(path: str, dirs: JobDirs) -> Path | None:
     return real
 
 
+DEFAULT_MAX_BYTES = 10 * 1024**3
+STALE_TMP_SECONDS = 24 * 3600
+
+
 class CacheStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = root
+        self.max_bytes = max_bytes
 
     def _entry(self, key: str) -> Path:
         return self.root / hashlib.sha256(key.encode()).hexdigest()
@@ -94,6 +106,8 @@ class CacheStore:
                     timeout=timeout,
                 )
         result.hit = True
+        with _quiet():
+            os.utime(entry / "meta.json")  # recently used: evicted last
         return result
 
     def save(self, result: CacheResult, dirs: JobDirs, user: JobUser, timeout: float) -> bool:
@@ -129,9 +143,53 @@ class CacheStore:
                 os.rename(tmp, entry)
             except OSError:
                 return False  # a concurrent runner saved the same key first
+            self.evict(keep=entry)
             return True
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def evict(self, keep: Path | None = None) -> list[str]:
+        """Remove least recently used entries until the store fits in `max_bytes`; the
+        keys removed. Leftovers of crashed saves go too, once a day old."""
+        entries, total = [], 0
+        now = time.time()
+        for child in self.root.iterdir() if self.root.is_dir() else ():
+            if child.name.startswith(".tmp-"):
+                with _quiet():
+                    if now - child.stat().st_mtime > STALE_TMP_SECONDS:
+                        shutil.rmtree(child, ignore_errors=True)
+                continue
+            with _quiet():
+                used = (child / "meta.json").stat().st_mtime
+                size = sum(f.stat().st_size for f in child.iterdir() if f.is_file())
+                entries.append((used, child, size))
+                total += size
+        removed = []
+        for _used, child, size in sorted(entries, key=lambda e: (e[0], e[1].name)):
+            if total <= self.max_bytes:
+                break
+            if child == keep:
+                continue
+            key = _key_of(child)
+            doomed = child.with_name(f".tmp-evict-{child.name}")
+            with _quiet():  # gone already if another runner evicted it first
+                os.rename(child, doomed)
+                removed.append(key)
+            shutil.rmtree(doomed, ignore_errors=True)
+            total -= size
+        return removed
+
+
+def _key_of(entry: Path) -> str:
+    try:
+        return str(json.loads((entry / "meta.json").read_text()).get("key", entry.name))
+    except (OSError, ValueError, AttributeError):
+        return entry.name
+
+
+def _quiet() -> contextlib.AbstractContextManager:
+    """Another runner sharing the directory may remove an entry under our feet."""
+    return contextlib.suppress(FileNotFoundError, NotADirectoryError)
 
 
 def _run_as(user: JobUser, argv: list[str], timeout: float, **kw: Any) -> int:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from deltaci_runner import __version__, capabilities, executor, jlog
 from deltaci_runner.agent import Agent, AgentConfig, FatalError
 from deltaci_runner.jobuser import JobUserError, resolve
+from deltaci_runner.limits import parse_memory
 
 
 def default_base() -> Path:
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default=socket.gethostname(), help="runner name")
     parser.add_argument("--work-dir", type=Path, help="parent of per-job workspaces")
     parser.add_argument("--cache-dir", type=Path, help="local job caches")
+    parser.add_argument(
+        "--cache-max-size",
+        default="10Gi",
+        help="evict least recently used caches beyond this size (e.g. 500Mi, 20Gi; default 10Gi)",
+    )
     parser.add_argument(
         "--executor", choices=("shell", "bwrap"), help="default: bwrap when it works here"
     )
@@ -82,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     if urlsplit(url).scheme not in ("http", "https"):
         log.error("--url must be an http(s) URL")
         return 2
+    cache_max_bytes = parse_memory(args.cache_max_size)
+    if cache_max_bytes is None:
+        log.error("--cache-max-size must be a size such as 500Mi or 20Gi")
+        return 2
     try:
         user = resolve(args.job_user)
         chosen, warning = executor.select(args.executor, user)
@@ -110,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=state_dir,
         work_dir=work_dir,
         cache_dir=cache_dir,
+        cache_max_bytes=cache_max_bytes,
         capabilities=caps,
         registration_token=args.registration_token,
         wait_seconds=max(0, min(args.wait_seconds, 20)),

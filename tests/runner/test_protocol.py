@@ -238,6 +238,34 @@ def test_it_saves_a_cache_and_restores_it_in_the_next_job_reusing_its_registrati
     assert len(plane.of("/register")) == 1  # the restart reused the stored registration
 
 
+def test_it_evicts_the_least_recently_used_cache_beyond_its_size_limit(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    """Three caches of 30 KiB each as tar files in an 80 KiB store: saving the third
+    evicts the one used longest ago — the first, unless a hit has refreshed it since."""
+
+    def job(key: str, steps: list[str]) -> dict:
+        cache = {"type": "deps", "key": key, "paths": ["~/.c"], "read_only": False}
+        plane.add_job(str(repo.path), repo.sha, steps, caches=[cache])
+        run_runner(plane, runner_dirs, "--cache-max-size", "80Ki")
+        return plane.bodies("/complete")[-1]
+
+    fill = ["mkdir -p ~/.c && head -c 20480 /dev/urandom > ~/.c/blob"]
+    job("a", fill)
+    job("b", fill)
+    assert job("a", ["test -s ~/.c/blob"])["caches"][0]["hit"] is True  # a is fresh again
+    job("c", fill)
+    keys = {json.loads(m.read_text())["key"] for m in runner_dirs.cache.glob("*/meta.json")}
+    assert keys == {"a", "c"}
+    assert job("b", ["test ! -e ~/.c/blob"])["caches"][0]["hit"] is False
+    assert not list(runner_dirs.cache.glob(".tmp-*"))
+
+
+def test_it_refuses_an_unreadable_cache_size(runner_dirs: RunnerDirs, plane: FakePlane) -> None:
+    result = run_runner(plane, runner_dirs, "--cache-max-size", "lots")
+    assert result.returncode == 2 and "--cache-max-size" in result.stderr
+
+
 def test_it_never_saves_a_read_only_cache(
     plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
 ) -> None:

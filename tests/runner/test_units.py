@@ -96,3 +96,23 @@ def test_it_stores_the_registration_privately(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
     assert state.load(tmp_path / "state", "http://127.0.0.1:1") == reg
     assert state.load(tmp_path / "state", "http://127.0.0.1:2") is None
+
+
+def test_cache_eviction_sweeps_old_leftovers_of_crashed_saves_only(tmp_path: Path) -> None:
+    import time
+
+    from deltaci_runner.caches import CacheStore
+
+    old, fresh = tmp_path / ".tmp-old", tmp_path / ".tmp-fresh"
+    for leftover in (old, fresh):
+        leftover.mkdir()
+        (leftover / "part.tar").write_bytes(b"x" * 100)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    entry = tmp_path / "e1"
+    entry.mkdir()
+    (entry / "meta.json").write_text('{"key": "k1"}')
+    assert CacheStore(tmp_path, max_bytes=10**6).evict() == []
+    assert not old.exists() and fresh.exists() and entry.exists()
+    assert CacheStore(tmp_path, max_bytes=1).evict() == ["k1"]
+    assert not entry.exists() and not list(tmp_path.glob(".tmp-evict-*"))
