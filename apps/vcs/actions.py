@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import F
 
 from apps.policies.effective import policy_for
-from apps.runs.actions import do_cancel_run, do_create_run
+from apps.runs.actions import RunError, do_cancel_run, do_create_run, do_rerun_run
 from apps.runs.choices import RUN_ACTIVE, RunState
 from apps.runs.models import Repository, Run
 from apps.vcs import webhooks
@@ -45,7 +45,7 @@ def do_handle_delivery(event: str, delivery_id: str, payload: dict) -> Handled:
         result = Handled(DeliveryOutcome.PONG, 200, "pong")
     else:
         try:
-            result = _handle(webhooks.interpret(event, payload))
+            result = _handle(webhooks.interpret(event, payload), delivery_id)
         except webhooks.BadPayload as exc:
             _record(
                 delivery_id, event, action, name, Handled(DeliveryOutcome.REJECTED, 400, str(exc))
@@ -77,7 +77,7 @@ def _repository(full_name: str) -> Repository | None:
     return Repository.objects.filter(github_full_name__iexact=full_name).order_by("pk").first()
 
 
-def _handle(what) -> Handled:
+def _handle(what, delivery_id: str) -> Handled:
     if isinstance(what, webhooks.Ignore):
         return Handled(DeliveryOutcome.IGNORED, 202, what.why)
     repo = _repository(what.full_name)
@@ -88,6 +88,8 @@ def _handle(what) -> Handled:
         )
     if isinstance(what, webhooks.ClosePullRequest):
         return _close(repo, what.pr_number)
+    if isinstance(what, webhooks.Rerun):
+        return _rerun(repo, what, delivery_id)
     if what.is_tag and not policy_for(repo).build_tags:
         return Handled(
             DeliveryOutcome.IGNORED, 202, "tag pushes do not create runs (policy build_tags)"
@@ -125,6 +127,38 @@ def _build(repo: Repository, what: webhooks.Build) -> Handled:
     if created:
         return Handled(DeliveryOutcome.CREATED, 201, f"run {run.pk} created", run)
     return Handled(DeliveryOutcome.DUPLICATE, 200, f"run {run.pk} already exists", run)
+
+
+def _rerun(repo: Repository, what: webhooks.Rerun, delivery_id: str) -> Handled:
+    """A failed run re-requested from its check run reruns what failed; a check suite,
+    or a run that did not fail, reruns everything. A redelivery (same delivery id)
+    finds the rerun it made."""
+    key = f"github:{delivery_id}" if delivery_id else ""
+    if key:  # do_rerun_run ends the rerun's event key with it
+        made = Run.objects.filter(repository=repo, event_key__endswith=f":{key}").first()
+        if made is not None:
+            return Handled(DeliveryOutcome.DUPLICATE, 200, f"run {made.pk} already exists", made)
+    runs = Run.objects.filter(repository=repo, commit_sha=what.head_sha)
+    if what.run_id is not None:
+        runs = runs.filter(pk=what.run_id)
+    run = runs.order_by("-created_at", "-pk").first()
+    if run is None:
+        return Handled(DeliveryOutcome.IGNORED, 202, f"no run of {what.head_sha[:12]} to rerun")
+    failed_only = what.run_id is not None and run.state == RunState.FAILED
+    try:
+        new, created = do_rerun_run(
+            run,
+            failed_only=failed_only,
+            actor=f"{ACTOR}:rerequested",
+            idempotency_key=key,
+        )
+    except RunError as exc:
+        return Handled(DeliveryOutcome.IGNORED, 202, str(exc))
+    if created:
+        scope = "the failed jobs" if failed_only else "all jobs"
+        detail = f"run {new.pk} reruns {scope} of run {run.pk}"
+        return Handled(DeliveryOutcome.CREATED, 201, detail, new)
+    return Handled(DeliveryOutcome.DUPLICATE, 200, f"run {new.pk} already exists", new)
 
 
 def _close(repo: Repository, number: int) -> Handled:

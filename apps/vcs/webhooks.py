@@ -14,6 +14,8 @@ _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _REF = re.compile(r"^refs/(heads|tags)/(?!-)[^\x00-\x20\x7f~^:?*\[\\]{1,230}$")
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 PR_BUILD_ACTIONS = ("opened", "synchronize", "reopened")
+# Our check runs carry the run in their external id (apps/vcs/reporting.py).
+_EXTERNAL_ID = re.compile(r"^delta-ci-run-([1-9][0-9]{0,17})$")
 
 
 class BadSignature(Exception):
@@ -77,6 +79,16 @@ class ClosePullRequest:
 
 
 @dataclass(frozen=True)
+class Rerun:
+    """Re-run pressed on GitHub: on our check run (`run_id`, the run it reports) or on
+    the whole check suite (the newest run of `head_sha`)."""
+
+    full_name: str
+    head_sha: str
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
 class Ignore:
     why: str
     full_name: str = ""
@@ -107,12 +119,26 @@ def _full_name(payload: dict) -> str:
     return name
 
 
-def interpret(event: str, payload: dict) -> Build | ClosePullRequest | Ignore:
+def interpret(event: str, payload: dict) -> Build | ClosePullRequest | Rerun | Ignore:
     if event == "push":
         return _push(payload)
     if event == "pull_request":
         return _pull_request(payload)
+    if event in ("check_run", "check_suite") and payload.get("action") == "rerequested":
+        return _rerequested(event, payload)
     return Ignore(f"event {event!r} is not handled")
+
+
+def _rerequested(event: str, payload: dict) -> Rerun | Ignore:
+    full_name = _full_name(payload)
+    head_sha = _sha(payload, f"{event}.head_sha")
+    if event == "check_suite":
+        return Rerun(full_name, head_sha)
+    external_id = _get(payload, "check_run", dict).get("external_id")
+    match = _EXTERNAL_ID.match(external_id) if isinstance(external_id, str) else None
+    if match is None:
+        return Ignore("the check run is not one of Delta CI's", full_name)
+    return Rerun(full_name, head_sha, int(match.group(1)))
 
 
 def _push(payload: dict) -> Build | Ignore:
