@@ -6,25 +6,21 @@ commits and runs still going are acknowledged and ignored; malformed payloads ar
 import pytest
 
 from apps.runs.choices import RunState
-from apps.runs.models import Job, Run
+from apps.runs.models import Run
 from tests.vcs.conftest import deliver, derived
 
 SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # check_suite.rerequested.json's head
 
 
 @pytest.fixture
-def finished(gh_repo):
+def finished(make_run, gh_repo):
+    """A run of `sha` in the GitHub repository, ended in `state`, its job failed."""
+
     def make(state: str = RunState.FAILED, sha: str = SHA) -> Run:
-        run = Run.objects.create(
-            repository=gh_repo,
-            trigger="push",
-            event_key=f"k:{Run.objects.count()}",
-            ref="refs/heads/changes",
-            commit_sha=sha,
-            state=state,
-            plan={"source": "config", "jobs": [], "skipped": []},
-        )
-        Job.objects.create(run=run, name="unit", state="FAILED", spec={"name": "unit"})
+        run = make_run(repository=gh_repo, commit_sha=sha, trigger="push")
+        run.jobs.update(state="FAILED")
+        Run.objects.filter(pk=run.pk).update(state=state)
+        run.refresh_from_db()
         return run
 
     return make
