@@ -77,6 +77,18 @@ def model_from_row(model, attnames: list[str] | tuple[str, ...], values) -> Any:
     return model.from_db(connection.alias, list(attnames), converted)
 
 
+def models_from_row(layout, values) -> tuple[list[Any], list]:
+    """Several models side by side in one joined row: `layout` is (model, attnames) per
+    model, in column order. A model whose first column is NULL (a LEFT JOIN that found
+    nothing) comes back as None. Also returns the columns left after the last model."""
+    values = list(values)
+    built = []
+    for model, names in layout:
+        part, values = values[: len(names)], values[len(names) :]
+        built.append(None if part[0] is None else model_from_row(model, names, part))
+    return built, values
+
+
 def _convert(value, converters):
     for convert, col in converters:
         value = convert(value, col, connection)

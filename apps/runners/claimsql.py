@@ -14,7 +14,7 @@ import json
 
 from apps.policies.models import Policy
 from apps.runs.models import Job, JobAttempt, Repository, Run
-from lib.db import fetch_prepared, model_from_row
+from lib.db import fetch_prepared, models_from_row
 
 _WANTED: tuple[tuple[type, str, tuple[str, ...] | None], ...] = (
     (JobAttempt, "a", ("id", "job_id", "run_id", "attempt_number", "state", "run_created_at")),
@@ -28,6 +28,9 @@ _FIELDS = tuple(
     (m, alias, tuple(f.attname for f in m._meta.concrete_fields if not names or f.attname in names))
     for m, alias, names in _WANTED
 )
+
+
+_LAYOUT = tuple((m, names) for m, _, names in _FIELDS)
 
 
 def _column(model: type, alias: str, attname: str) -> str:
@@ -76,12 +79,7 @@ def lock_next(
     rows = fetch_prepared(_sql(exclude), params)
     if not rows:
         return None
-    values = list(rows[0])
-    built = []
-    for model, _, names in _FIELDS:
-        part, values = values[: len(names)], values[len(names) :]
-        built.append(None if part[0] is None else model_from_row(model, names, part))
-    attempt, job, run, repo, policy = built
+    (attempt, job, run, repo, policy), values = models_from_row(_LAYOUT, rows[0])
     run.repository = repo
     job.run = run
     attempt.job = job

@@ -11,7 +11,7 @@ from django.db import connection
 from apps.policies.models import Policy
 from apps.runners.models import Lease
 from apps.runs.models import Job, JobAttempt, Repository, Run
-from lib.db import fetch_prepared, model_from_row
+from lib.db import fetch_prepared, models_from_row
 
 # related name -> (model, alias, join, columns left out)
 _JOINS = {
@@ -66,12 +66,7 @@ def lease_by_hash(digest: str, related: tuple[str, ...], *, lock: bool) -> Lease
     rows = fetch_prepared(sql, {"hash": digest})
     if not rows:
         return None
-    values = list(rows[0])
-    built = []
-    for model, names in layout:
-        part, values = values[: len(names)], values[len(names) :]
-        built.append(None if part[0] is None else model_from_row(model, names, part))
-    lease, *rest = built
+    (lease, *rest), _ = models_from_row(layout, rows[0])
     chain = dict(zip(related, rest, strict=True))
     if "attempt" in chain:
         lease.attempt = attempt = chain["attempt"]
