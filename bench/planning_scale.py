@@ -133,7 +133,7 @@ def interleaved(runs: int, *fns) -> list[list[float]]:
 def measure(repo: str, base: str, head: str, runs: int) -> dict:
     """Runs in a fresh process so only the planner's memory is counted."""
     sys.path.insert(0, str(ROOT))
-    from apps.runs.planner import PlannerPolicy, plan_repository
+    from planner import PlannerPolicy, plan_repository
 
     def baseline() -> None:
         for argv in (

@@ -11,8 +11,8 @@ from apps.policies.effective import EffectivePolicy, policy_for
 from apps.runs import engine, states
 from apps.runs.choices import JobState, RunState, Trigger
 from apps.runs.models import Job, Run
-from apps.runs.planner import PlanError, PlannerPolicy, plan_repository
 from lib import gitmirror
+from planner import PlanError, PlannerPolicy, plan_repository
 
 log = logging.getLogger(__name__)
 ZERO_SHA = "0" * 40

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.runs.planner import Plan, PlannerPolicy, plan_repository
+from planner import Plan, PlannerPolicy, plan_repository
 
 GIT_ENV = {
     **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},

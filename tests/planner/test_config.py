@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from apps.runs.planner import PlanError
+from planner import PlanError
 from tests.planner.conftest import jobs, skipped
 
 VALID = """

@@ -27,7 +27,7 @@ FILES = {
 
 SCRIPT = """
 import sys
-from apps.runs.planner import PlannerPolicy, plan_repository
+from planner import PlannerPolicy, plan_repository
 plan = plan_repository(sys.argv[1], "HEAD", sys.argv[2], PlannerPolicy(planning_mode="diff"))
 sys.stdout.buffer.write(plan.to_json())
 """

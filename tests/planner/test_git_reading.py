@@ -27,7 +27,7 @@ def test_bare_mirror_plans_like_the_checkout(repo, tmp_path):
         ["git", "clone", "-q", "--bare", str(repo.path), str(bare)], check=True, env=GIT_ENV
     )
     before = _tree(bare)
-    from apps.runs.planner import PlannerPolicy, plan_repository
+    from planner import PlannerPolicy, plan_repository
 
     plan = plan_repository(str(bare), "HEAD", base, PlannerPolicy())
     assert plan.to_json() == repo.plan(base).to_json()
@@ -106,7 +106,7 @@ def test_symlinked_manifests_are_followed_only_inside_the_repository(repo, tmp_p
 
 def test_tiny_read_chunks_give_the_same_plan(repo, monkeypatch):
     """The tree listing is filtered as it streams; batch boundaries must not matter."""
-    from apps.runs.planner import git
+    from planner import git
 
     files = {f"p{i:02}/package.json": json.dumps({"name": f"p{i}"}) for i in range(40)}
     files.update({f"p{i:02}/tab\there/go.mod": "module t\n" for i in range(0, 40, 7)})

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from apps.runs.planner import PlanError, PlannerPolicy, plan_repository
-from apps.runs.planner.codes import RUN_CODES, SKIP_CODES
+from planner import PlanError, PlannerPolicy, plan_repository
+from planner.codes import RUN_CODES, SKIP_CODES
 from tests.planner.conftest import codes_of, jobs, skipped
 
 FILES = {

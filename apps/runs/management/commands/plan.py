@@ -7,8 +7,8 @@ invalid ci.ai.yaml).
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.runs.planner import Plan, PlanError, PlannerPolicy, plan_repository
-from apps.runs.planner.git import Git, GitError
+from planner import Plan, PlanError, PlannerPolicy, plan_repository
+from planner.git import Git, GitError
 
 SHOWN_PATHS = 20
 

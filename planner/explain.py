@@ -2,9 +2,9 @@
 
 from collections import Counter
 
-from apps.runs.planner import codes
-from apps.runs.planner.discovery.model import Discovery
-from apps.runs.planner.impact import Impact, listing
+from planner import codes
+from planner.discovery.model import Discovery
+from planner.impact import Impact, listing
 
 _SOURCES = {
     "discovery": "discovered projects",

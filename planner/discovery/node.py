@@ -2,7 +2,7 @@
 or sits next to ``pnpm-workspace.yaml`` — those roots are global. Edges by workspace
 package name in (dev/peer/optional) dependencies, and ``file:``/``link:`` paths."""
 
-from apps.runs.planner.discovery.common import (
+from planner.discovery.common import (
     Sources,
     join,
     member_of,
@@ -12,8 +12,8 @@ from apps.runs.planner.discovery.common import (
     phases,
     string_list,
 )
-from apps.runs.planner.discovery.model import EcosystemResult, Unreadable
-from apps.runs.planner.manifests import ManifestError, load_json, load_yaml
+from planner.discovery.model import EcosystemResult, Unreadable
+from planner.manifests import ManifestError, load_json, load_yaml
 
 ECOSYSTEM = "node"
 READ_NAMES = ("package.json", "pnpm-workspace.yaml")

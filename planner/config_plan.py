@@ -3,11 +3,11 @@ comes from each job's ``paths`` filter. A change to ci.ai.yaml itself runs every
 
 from functools import partial
 
-from apps.runs.planner import codes
-from apps.runs.planner.config import FILE, Config
-from apps.runs.planner.globs import compile_glob
-from apps.runs.planner.impact import TRIGGER_LIMIT, Why, listing
-from apps.runs.planner.jobs import Candidate
+from planner import codes
+from planner.config import FILE, Config
+from planner.globs import compile_glob
+from planner.impact import TRIGGER_LIMIT, Why, listing
+from planner.jobs import Candidate
 
 
 def _why(paths: list[str] | None, changed: list[str], diff_reason: str | None) -> Why:

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.runs.planner.discovery.model import Project
-from apps.runs.planner.git import Blob
-from apps.runs.planner.globs import glob_match
-from apps.runs.planner.manifests import ManifestError
+from planner.discovery.model import Project
+from planner.git import Blob
+from planner.globs import glob_match
+from planner.manifests import ManifestError
 
 
 def parent_dir(path: str) -> str:

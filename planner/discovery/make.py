@@ -3,9 +3,9 @@
 
 import re
 
-from apps.runs.planner.discovery.common import Sources, new_project, nothing, phases
-from apps.runs.planner.discovery.model import EcosystemResult, Unreadable
-from apps.runs.planner.manifests import ManifestError, decode_text
+from planner.discovery.common import Sources, new_project, nothing, phases
+from planner.discovery.model import EcosystemResult, Unreadable
+from planner.manifests import ManifestError, decode_text
 
 ECOSYSTEM = "make"
 ROOT_NAMES = ("GNUmakefile", "makefile", "Makefile")  # make's own lookup order

@@ -6,7 +6,7 @@ A uv workspace root without ``[project]`` only aggregates its members (global)."
 import re
 from typing import Any
 
-from apps.runs.planner.discovery.common import (
+from planner.discovery.common import (
     Sources,
     join,
     member_of,
@@ -16,8 +16,8 @@ from apps.runs.planner.discovery.common import (
     requirement_name,
     string_list,
 )
-from apps.runs.planner.discovery.model import EcosystemResult, Unreadable
-from apps.runs.planner.manifests import ManifestError, load_ini, load_toml
+from planner.discovery.model import EcosystemResult, Unreadable
+from planner.manifests import ManifestError, load_ini, load_toml
 
 ECOSYSTEM = "python"
 READ_NAMES = ("pyproject.toml", "setup.cfg")

@@ -5,7 +5,7 @@ Workspace members are matched with their globs; a root with ``[workspace]`` is g
 
 from typing import Any
 
-from apps.runs.planner.discovery.common import (
+from planner.discovery.common import (
     Sources,
     join,
     member_of,
@@ -14,8 +14,8 @@ from apps.runs.planner.discovery.common import (
     phases,
     string_list,
 )
-from apps.runs.planner.discovery.model import EcosystemResult, Unreadable
-from apps.runs.planner.manifests import ManifestError, load_toml
+from planner.discovery.model import EcosystemResult, Unreadable
+from planner.manifests import ManifestError, load_toml
 
 ECOSYSTEM = "rust"
 READ_NAMES = ("Cargo.toml",)

@@ -4,7 +4,7 @@ Global files change how everything builds (toolchain pins, CI scripts, ci.ai.yam
 root Makefile, root lockfiles); discovery adds the manifests of workspace roots.
 """
 
-from apps.runs.planner.discovery.common import basename
+from planner.discovery.common import basename
 
 CONFIG_PATH = "ci.ai.yaml"
 GLOBAL_ROOT_FILES = frozenset(

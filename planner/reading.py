@@ -1,11 +1,11 @@
 """Reading one commit for planning: which base the diff can use, and the tree listing
 with its build files (read and parsed while git is still listing)."""
 
-from apps.runs.planner.classify import CONFIG_PATH
-from apps.runs.planner.discovery import candidate_records, select_build_files
-from apps.runs.planner.discovery.common import parse_blob
-from apps.runs.planner.git import NULL_SHA, Blob, BlobReader, Entry, Git, entry
-from apps.runs.planner.manifests import MAX_MANIFEST_BYTES
+from planner.classify import CONFIG_PATH
+from planner.discovery import candidate_records, select_build_files
+from planner.discovery.common import parse_blob
+from planner.git import NULL_SHA, Blob, BlobReader, Entry, Git, entry
+from planner.manifests import MAX_MANIFEST_BYTES
 
 _CONFIG = frozenset({CONFIG_PATH})
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.runs.planner.checks import Checker, type_name
-from apps.runs.planner.discovery.common import join
-from apps.runs.planner.errors import PlanError
-from apps.runs.planner.manifests import ManifestError, load_yaml
-from apps.runs.planner.policy import PlannerPolicy
+from planner.checks import Checker, type_name
+from planner.discovery.common import join
+from planner.errors import PlanError
+from planner.manifests import ManifestError, load_yaml
+from planner.policy import PlannerPolicy
 
 FILE = "ci.ai.yaml"
 TOP_KEYS = ("version", "jobs", "policies", "limits")

@@ -7,9 +7,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
 
-from apps.runs.planner.discovery import dotnet, go, gradle, make, maven, node, python, rust
-from apps.runs.planner.discovery.common import PARSERS, Sources, basename
-from apps.runs.planner.discovery.model import Discovery, EcosystemResult, Project
+from planner.discovery import dotnet, go, gradle, make, maven, node, python, rust
+from planner.discovery.common import PARSERS, Sources, basename
+from planner.discovery.model import Discovery, EcosystemResult, Project
 
 ECOSYSTEMS = (go, node, python, rust, maven, gradle, dotnet, make)
 IGNORED_DIRS = frozenset({"node_modules", ".git"})

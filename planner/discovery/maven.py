@@ -4,7 +4,7 @@ run through the outermost aggregator so sibling modules are built first (``-am``
 
 from xml.etree.ElementTree import Element
 
-from apps.runs.planner.discovery.common import (
+from planner.discovery.common import (
     Sources,
     join,
     new_project,
@@ -12,8 +12,8 @@ from apps.runs.planner.discovery.common import (
     phases,
     relative,
 )
-from apps.runs.planner.discovery.model import EcosystemResult, Unreadable
-from apps.runs.planner.manifests import ManifestError, load_xml
+from planner.discovery.model import EcosystemResult, Unreadable
+from planner.manifests import ManifestError, load_xml
 
 ECOSYSTEM = "java"
 READ_NAMES = ("pom.xml",)

@@ -9,8 +9,8 @@ discovery/recipe plan had to run everything because the diff is unavailable.
 The rules are planning.md's; each module's docstring says which one it owns.
 """
 
-from apps.runs.planner.errors import PlanError
-from apps.runs.planner.plan import Plan, plan_repository
-from apps.runs.planner.policy import PlannerPolicy
+from planner.errors import PlanError
+from planner.plan import Plan, plan_repository
+from planner.policy import PlannerPolicy
 
 __all__ = ["Plan", "PlanError", "PlannerPolicy", "plan_repository"]

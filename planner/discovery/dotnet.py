@@ -4,7 +4,7 @@ apply to a whole tree (``Directory.Build.props``, ``global.json``, ...) are glob
 
 import re
 
-from apps.runs.planner.discovery.common import (
+from planner.discovery.common import (
     Sources,
     basename,
     join,
@@ -12,8 +12,8 @@ from apps.runs.planner.discovery.common import (
     parent_dir,
     phases,
 )
-from apps.runs.planner.discovery.model import EcosystemResult, Unreadable
-from apps.runs.planner.manifests import ManifestError, decode_text, load_xml
+from planner.discovery.model import EcosystemResult, Unreadable
+from planner.manifests import ManifestError, decode_text, load_xml
 
 ECOSYSTEM = "dotnet"
 READ_NAMES = ()

@@ -3,7 +3,7 @@ who depends on whom, transitively."""
 
 from collections import defaultdict, deque
 
-from apps.runs.planner.discovery.model import Project
+from planner.discovery.model import Project
 
 
 class ProjectGraph:

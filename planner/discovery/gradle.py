@@ -5,7 +5,7 @@ evaluated."""
 
 import re
 
-from apps.runs.planner.discovery.common import (
+from planner.discovery.common import (
     Sources,
     ancestors,
     join,
@@ -13,8 +13,8 @@ from apps.runs.planner.discovery.common import (
     phases,
     relative,
 )
-from apps.runs.planner.discovery.model import EcosystemResult, Project, Unreadable
-from apps.runs.planner.manifests import ManifestError, decode_text
+from planner.discovery.model import EcosystemResult, Project, Unreadable
+from planner.manifests import ManifestError, decode_text
 
 ECOSYSTEM = "java"
 SETTINGS = ("settings.gradle", "settings.gradle.kts")

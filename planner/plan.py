@@ -10,22 +10,22 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from apps.runs.planner.classify import CONFIG_PATH
-from apps.runs.planner.config import parse_config
-from apps.runs.planner.config_plan import config_candidates
-from apps.runs.planner.construct import discovery_candidates
-from apps.runs.planner.discovery import ECOSYSTEMS, discover
-from apps.runs.planner.discovery.common import Sources
-from apps.runs.planner.discovery.model import Discovery
-from apps.runs.planner.errors import PlanError
-from apps.runs.planner.explain import explain_config, explain_discovery
-from apps.runs.planner.git import BlobReader, Entry, Git, GitError, background
-from apps.runs.planner.graph import ProjectGraph
-from apps.runs.planner.impact import analyse, expand_changes
-from apps.runs.planner.jobs import finalize
-from apps.runs.planner.policy import PlannerPolicy
-from apps.runs.planner.reading import Listing, diff_base
-from apps.runs.planner.recipe import fingerprint, load_recipe, make_recipe
+from planner.classify import CONFIG_PATH
+from planner.config import parse_config
+from planner.config_plan import config_candidates
+from planner.construct import discovery_candidates
+from planner.discovery import ECOSYSTEMS, discover
+from planner.discovery.common import Sources
+from planner.discovery.model import Discovery
+from planner.errors import PlanError
+from planner.explain import explain_config, explain_discovery
+from planner.git import BlobReader, Entry, Git, GitError, background
+from planner.graph import ProjectGraph
+from planner.impact import analyse, expand_changes
+from planner.jobs import finalize
+from planner.policy import PlannerPolicy
+from planner.reading import Listing, diff_base
+from planner.recipe import fingerprint, load_recipe, make_recipe
 
 PLAN_VERSION = 1
 

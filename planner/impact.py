@@ -9,10 +9,10 @@ A missing diff impacts everything. Every rule expands the plan; none shrinks it.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from apps.runs.planner import codes
-from apps.runs.planner.classify import is_doc, is_global
-from apps.runs.planner.discovery.model import Discovery
-from apps.runs.planner.graph import ProjectGraph
+from planner import codes
+from planner.classify import is_doc, is_global
+from planner.discovery.model import Discovery
+from planner.graph import ProjectGraph
 
 TRIGGER_LIMIT = 100  # triggered_by lists are capped; changed_paths has them all
 

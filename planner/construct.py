@@ -9,11 +9,11 @@ characters are shortened (see job_name)."""
 import hashlib
 from functools import partial
 
-from apps.runs.planner import codes
-from apps.runs.planner.discovery.model import KINDS, Project
-from apps.runs.planner.impact import Impact, Why, listing
-from apps.runs.planner.jobs import Candidate
-from apps.runs.planner.policy import PlannerPolicy
+from planner import codes
+from planner.discovery.model import KINDS, Project
+from planner.impact import Impact, Why, listing
+from planner.jobs import Candidate
+from planner.policy import PlannerPolicy
 
 MAX_JOB_NAME = 255  # the name column's width
 

@@ -3,9 +3,9 @@ and ``replace`` directives pointing at local directories. ``go.work`` is global.
 
 import re
 
-from apps.runs.planner.discovery.common import Sources, join, new_project, parent_dir, phases
-from apps.runs.planner.discovery.model import EcosystemResult, Unreadable
-from apps.runs.planner.manifests import ManifestError, decode_text
+from planner.discovery.common import Sources, join, new_project, parent_dir, phases
+from planner.discovery.model import EcosystemResult, Unreadable
+from planner.manifests import ManifestError, decode_text
 
 ECOSYSTEM = "go"
 READ_NAMES = ("go.mod", "go.work")

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.runs.planner import codes
-from apps.runs.planner.errors import PlanError
-from apps.runs.planner.impact import Why
-from apps.runs.planner.policy import PlannerPolicy
+from planner import codes
+from planner.errors import PlanError
+from planner.impact import Why
+from planner.policy import PlannerPolicy
 
 
 @dataclass

@@ -8,7 +8,7 @@ order (``-`` instead of the content hash for files whose presence alone matters)
 import hashlib
 from typing import Any
 
-from apps.runs.planner.discovery.model import Discovery
+from planner.discovery.model import Discovery
 
 RECIPE_VERSION = 1
 
