@@ -3,19 +3,15 @@ reads git objects; it never checks out or runs repository code."""
 
 import base64
 import fcntl
-import os
 import re
-import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
+from planner.gitcmd import GIT_TIMEOUT, NULL_SHA, GitError, decode, run_git
+
+__all__ = ["GIT_TIMEOUT", "NULL_SHA", "GitError"]  # the shared spellings, re-exported
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
-GIT_TIMEOUT = 600
-
-
-class GitError(Exception):
-    pass
 
 
 def is_sha(value: str) -> bool:
@@ -25,27 +21,12 @@ def is_sha(value: str) -> bool:
 def _git(
     args: list[str], *, cwd: Path | None = None, token: str = "", timeout: int = GIT_TIMEOUT
 ) -> str:
-    cmd = ["git"]
+    cmd: list[str] = []
     if token:
         # Sent as a header (not in the URL), so it never lands in git's config or errors.
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         cmd += ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
-    try:
-        proc = subprocess.run(
-            cmd + args,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise GitError(f"git {args[0]} timed out after {timeout}s") from exc
-    if proc.returncode != 0:
-        raise GitError(f"git {args[0]} failed: {proc.stderr.strip()[-500:]}")
-    return proc.stdout
+    return decode(run_git(cmd + args, cwd=cwd, timeout=timeout)[1])
 
 
 @contextmanager

@@ -15,7 +15,6 @@ valid text for JSON and databases.
 
 import contextlib
 import hashlib
-import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterable
@@ -24,10 +23,10 @@ from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import TypeVar
 
-T = TypeVar("T")
+from planner.gitcmd import NULL_SHA, GitError, decode, git_env, run_git
 
-NULL_SHA = "0" * 40
-_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX")
+__all__ = ["NULL_SHA", "Blob", "BlobReader", "Entry", "Git", "GitError", "background", "entry"]
+T = TypeVar("T")
 _CHUNK = 1 << 20
 _SYMLINK_PROBLEMS = {
     b"symlink": "a symlink to a path outside the repository",
@@ -35,14 +34,6 @@ _SYMLINK_PROBLEMS = {
     b"loop": "a symlink loop",
     b"notdir": "a symlink through a file",
 }
-
-
-class GitError(Exception):
-    """git failed in a way that is not an answer (not a repository, corrupt object)."""
-
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -87,7 +78,7 @@ def _records(raw: bytes) -> str:
     """The ``mode type oid TAB path NUL`` records of ``raw`` as ``mode type oid/path NUL``
     text: the separating tab becomes a slash, so every record ends in ``/<file name>``
     (root files too) and ``entry`` splits the first slash off."""
-    text = _decode(raw)
+    text = decode(raw)
     if text and not text.endswith("\0"):
         text += "\0"
     if text.count("\t") == text.count("\0"):  # no tab inside any path: all in C
@@ -99,9 +90,8 @@ class Git:
     """A handle on one repository directory (bare or not)."""
 
     def __init__(self, repo_path: str) -> None:
-        self.repo_path = os.fspath(repo_path)
-        self.env = {k: v for k, v in os.environ.items() if k not in _ENV_DROP}
-        self.env.update(GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+        self.repo_path = str(repo_path)
+        self.env = git_env()
 
     def argv(self, args: Iterable[str]) -> list[str]:
         return [
@@ -110,16 +100,7 @@ class Git:
         ]  # fmt: skip
 
     def run(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> tuple[int, bytes]:
-        try:
-            proc = subprocess.run(
-                self.argv(args), capture_output=True, env=self.env, check=False, timeout=600
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise GitError(f"git {args[0]} failed: {exc}") from exc
-        if proc.returncode not in ok_codes:
-            err = _decode(proc.stderr).strip()[:500]
-            raise GitError(f"git {args[0]} failed ({proc.returncode}): {err}")
-        return proc.returncode, proc.stdout
+        return run_git(self.argv(args)[1:], env=self.env, ok_codes=ok_codes)
 
     def is_repository(self) -> bool:
         code, _ = self.run("rev-parse", "--git-dir", ok_codes=(0, 128))
@@ -164,7 +145,7 @@ class Git:
         on_batch(_records(b"".join(chunks)))
         err = proc.stderr.read()
         if proc.wait() != 0:
-            raise GitError(f"git ls-tree failed: {_decode(err).strip()[:500]}")
+            raise GitError(f"git ls-tree failed: {decode(err).strip()[:500]}")
 
     def changed_paths(self, base: str, head: str) -> list[tuple[str, list[str]]]:
         """(status, paths) for each change; renames and copies carry old and new path."""
@@ -178,7 +159,7 @@ class Git:
         while i < len(fields) and fields[i]:
             status = fields[i].decode()
             count = 2 if status[:1] in ("R", "C") else 1
-            paths = [_decode(p) for p in fields[i + 1 : i + 1 + count]]
+            paths = [decode(p) for p in fields[i + 1 : i + 1 + count]]
             changes.append((status[:1], paths))
             i += 1 + count
         return changes
@@ -329,11 +310,11 @@ class BlobReader:
             self._skip(int(head[1]) + 1)
             return Blob(None, 0, "", _SYMLINK_PROBLEMS[head[0]])
         if len(head) != 3:
-            raise GitError(f"cat-file: unexpected answer {_decode(line.strip())!r}")
+            raise GitError(f"cat-file: unexpected answer {decode(line.strip())!r}")
         size = int(head[2])
         if head[1] != b"blob":
             self._skip(size + 1)
-            return Blob(None, 0, "", f"not a file ({_decode(head[1])})")
+            return Blob(None, 0, "", f"not a file ({decode(head[1])})")
         digest = hashlib.sha256()
         content = None
         if size <= limit:

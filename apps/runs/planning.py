@@ -15,7 +15,6 @@ from lib import gitmirror
 from planner import PlanError, PlannerPolicy, plan_repository
 
 log = logging.getLogger(__name__)
-ZERO_SHA = "0" * 40
 
 
 def planner_policy(policy: EffectivePolicy) -> PlannerPolicy:
@@ -33,7 +32,7 @@ def planner_policy(policy: EffectivePolicy) -> PlannerPolicy:
 def choose_base(run: Run, mirror) -> tuple[str | None, str | None]:
     """(base sha, why the diff is unavailable) following planning.md's inputs."""
     if run.trigger == Trigger.PUSH:
-        if not run.base_sha or run.base_sha == ZERO_SHA:
+        if not run.base_sha or run.base_sha == gitmirror.NULL_SHA:
             return None, "first push of a branch: no previous commit to diff against"
         if not gitmirror.has_commit(mirror, run.base_sha):
             return None, f"base {run.base_sha[:12]} is not in the repository (force push?)"

@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-ZERO_SHA = "0" * 40
+from lib.gitmirror import NULL_SHA
+
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 # Enough of git-check-ref-format to keep odd names out of git command lines.
 _REF = re.compile(r"^refs/(heads|tags)/(?!-)[^\x00-\x20\x7f~^:?*\[\\]{1,230}$")
@@ -146,7 +147,7 @@ def _push(payload: dict) -> Build | Ignore:
     ref = _get(payload, "ref", str)
     after = _sha(payload, "after")
     before = _sha(payload, "before")
-    if payload.get("deleted") is True or after == ZERO_SHA:
+    if payload.get("deleted") is True or after == NULL_SHA:
         return Ignore(f"{ref} was deleted", full_name)
     if not _REF.match(ref) or ".." in ref or ref.endswith((".lock", "/", ".")):
         if ref.startswith(("refs/heads/", "refs/tags/")):
