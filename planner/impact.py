@@ -104,8 +104,7 @@ def _propagate(graph: ProjectGraph, impact: Impact, names: list[str]) -> None:
         impact.runs[name] = Why(codes.FILE_CHANGED, reason, files[:TRIGGER_LIMIT])
     for name, chain in sorted(graph.dependents_of(list(impact.direct)).items()):
         source, files = chain[0], impact.direct[chain[0]]
-        via = f" via {' -> '.join(chain[1:-1])}" if len(chain) > 2 else ""
-        reason = f"{source} changed ({listing(files)}) and {name} depends on {source}{via}"
+        reason = f"{source} changed ({listing(files)}) and {depends_sentence(graph, chain)}"
         impact.runs[name] = Why(codes.DEPENDENCY_CHANGED, reason, files[:TRIGGER_LIMIT])
     if impact.global_files:
         files = impact.global_files
@@ -118,6 +117,18 @@ def _propagate(graph: ProjectGraph, impact: Impact, names: list[str]) -> None:
             "(unknown impact expands the plan, never shrinks it)"
         )
         _everyone(impact, names, Why(codes.UNKNOWN_IMPACT, reason, files[:TRIGGER_LIMIT]))
+
+
+def depends_sentence(graph: ProjectGraph, chain: list[str]) -> str:
+    """``b depends on a through [patch.crates-io]``; a longer chain names its hops and
+    each hop's mechanism when it is not a plain dependency."""
+    name, source = chain[-1], chain[0]
+    hops = [graph.projects[chain[i]].via.get(chain[i - 1]) for i in range(1, len(chain))]
+    if len(chain) == 2:
+        return f"{name} depends on {source}" + (f" through {hops[0]}" if hops[0] else "")
+    text = f"{name} depends on {source} via {' -> '.join(chain[1:-1])}"
+    named = [f"{chain[i + 1]} on {chain[i]} through {how}" for i, how in enumerate(hops) if how]
+    return text + (f" ({'; '.join(named)})" if named else "")
 
 
 def _unreadable(graph: ProjectGraph, discovery: Discovery, impact: Impact, names: list) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from planner.discovery.model import Discovery
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: edges name their mechanism ("via")
 
 
 def fingerprint(entries: dict[str, str | None]) -> str:

@@ -119,13 +119,15 @@ def resolve_edges(projects: list[Project]) -> None:
         by_root[(project.ecosystem, project.root)].add(project.name)
         by_manifest[project.manifest] = project.name
     for project in projects:
-        deps: set[str] = set()
+        deps: dict[str, str | None] = {}
         for key in project.requires:
-            deps |= by_key.get(key, set())
+            for dep in sorted(by_key.get(key, ())):
+                deps[dep] = deps.get(dep) or project.mechanisms.get(key)
         for target in project.path_deps:
-            if target in by_manifest:
-                deps.add(by_manifest[target])
-            else:
-                deps |= by_root.get((project.ecosystem, target), set())
-        deps.discard(project.name)
+            found = {by_manifest[target]} if target in by_manifest else set()
+            found = found or by_root.get((project.ecosystem, target), set())
+            for dep in sorted(found):
+                deps[dep] = deps.get(dep) or project.mechanisms.get(target)
+        deps.pop(project.name, None)
         project.deps = sorted(deps)
+        project.via = {name: how for name, how in sorted(deps.items()) if how}

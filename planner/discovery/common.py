@@ -147,10 +147,17 @@ def parse_blob(path: str, blob: Blob | None) -> Any:
 
 
 def new_project(
-    src: Sources, ecosystem: str, manifest: str, image: str, steps: dict, **edges: list[str]
+    src: Sources,
+    ecosystem: str,
+    manifest: str,
+    image: str,
+    steps: dict[str, list[str]],
+    mechanisms: dict[str, str] | None = None,
+    **edges: list[str],
 ) -> Project:
     """A project rooted at its manifest's directory."""
     return Project(
+        mechanisms=dict(mechanisms or {}),
         root=parent_dir(manifest),
         ecosystem=ecosystem,
         manifest=manifest,

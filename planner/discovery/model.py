@@ -19,8 +19,12 @@ class Project:
     provides: list[str] = field(default_factory=list)  # keys others may require
     requires: list[str] = field(default_factory=list)  # keys of what this one uses
     path_deps: list[str] = field(default_factory=list)  # directories or manifest paths
+    # requirement key or path dependency -> the mechanism that makes it an edge, when it
+    # is not a plain dependency ("[patch.crates-io]", "link: protocol", ...)
+    mechanisms: dict[str, str] = field(default_factory=dict)
     name: str = ""  # unique in the plan; assigned after all ecosystems ran
     deps: list[str] = field(default_factory=list)  # names of in-repo projects it uses
+    via: dict[str, str] = field(default_factory=dict)  # dependency name -> mechanism
 
     def to_recipe(self) -> dict[str, Any]:
         return {
@@ -31,6 +35,7 @@ class Project:
             "image": self.image,
             "steps": {kind: list(self.steps[kind]) for kind in KINDS},
             "deps": list(self.deps),
+            "via": dict(sorted(self.via.items())),
         }
 
     @classmethod
@@ -44,6 +49,7 @@ class Project:
             steps={kind: [_str(s) for s in steps[kind]] for kind in KINDS},
             name=_str(data["name"]),
             deps=[_str(d) for d in data["deps"]],
+            via={_str(k): _str(v) for k, v in data["via"].items()},
         )
         return project
 

@@ -1,9 +1,13 @@
 """Node: every ``package.json`` is a package unless it declares ``workspaces`` (npm/yarn)
 or sits next to ``pnpm-workspace.yaml`` — those roots are global. Edges by workspace
-package name in (dev/peer/optional) dependencies, and ``file:``/``link:`` paths."""
+package name in (dev/peer/optional) dependencies, the ``file:``/``link:``/``portal:``
+(paths), ``workspace:`` and ``npm:`` (names) protocols, and overrides declared by a root
+(yarn ``resolutions``, npm ``overrides``, ``pnpm.overrides``, pnpm-workspace.yaml
+``overrides``): a package depending on an overridden name depends on its target."""
 
 from planner.discovery.common import (
     Sources,
+    in_dir,
     join,
     member_of,
     new_project,
@@ -27,6 +31,80 @@ _MANAGERS = (  # lockfile, install command, run prefix
     ("package-lock.json", "npm ci", "npm run"),
     ("npm-shrinkwrap.json", "npm ci", "npm run"),
 )
+
+
+_LOCAL = ("file:", "link:", "portal:")
+_OVERRIDES = (("resolutions",), ("overrides",), ("pnpm", "overrides"))
+Target = tuple[str, str, str]  # ("path", directory, mechanism) or ("key", "npm:name", ...)
+
+
+def package_name(key: str) -> str:
+    """The package an override key is about: ``**/a/@s/b@^1`` and ``x>@s/b@2`` -> ``@s/b``."""
+    parts = key.rpartition(">")[2].strip().split("/")
+    last = f"{parts[-2]}/{parts[-1]}" if len(parts) > 1 and parts[-2].startswith("@") else parts[-1]
+    at = last.find("@", 1)
+    return last[:at] if at > 0 else last
+
+
+def _target(root: str, spec: str, mechanism: str) -> Target | str | None:
+    """Where a dependency or override spec points: a local directory, an in-repo name,
+    None (a registry version), or a message when it leaves the repository."""
+    if spec.startswith(_LOCAL):
+        protocol, _, rest = spec.partition(":")
+        directory = join(root, rest)
+        if directory is None:
+            return f"{mechanism} {spec!r} points outside the repository"
+        return ("path", directory, f"{protocol}: protocol" if mechanism == "" else mechanism)
+    for protocol in ("workspace:", "npm:"):
+        if spec.startswith(protocol):
+            rest = spec[len(protocol) :]
+            if rest.startswith(("./", "../")):
+                directory = join(root, rest)
+                return (
+                    ("path", directory, mechanism or "workspace: protocol") if directory else None
+                )
+            named = rest[:1].isalpha() or rest[:1] == "@"
+            key = f"npm:{package_name(rest)}" if named else ""  # "" = the name itself
+            return ("key", key, mechanism or f"{protocol} protocol")
+    return None
+
+
+def _overrides(root: str, data: dict, pnpm: object, result: EcosystemResult, path: str) -> dict:
+    """Package name -> target for every override a workspace root declares."""
+    found: dict[str, Target] = {}
+    tables = [(".".join(keys), _dig(data, keys)) for keys in _OVERRIDES]
+    tables.append(("pnpm-workspace.yaml overrides", _dig(pnpm, ("overrides",))))
+    for mechanism, table in tables:
+        for key, spec in _flatten(table):
+            name = package_name(key)
+            target = _target(root, spec, mechanism)
+            if isinstance(target, str):
+                result.unreadable.append(Unreadable(path, ECOSYSTEM, f"{name}: {target}"))
+            elif target is not None:
+                found[name] = target if target[1] else ("key", f"npm:{name}", mechanism)
+    return found
+
+
+def _dig(data: object, keys: tuple[str, ...]) -> object:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _flatten(table: object) -> list[tuple[str, str]]:
+    """(key, spec) of an override table; npm's nested objects count at every level
+    (``"."`` is the parent's own override)."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[str, object]] = [("", table)]
+    while stack:
+        parent, value = stack.pop()
+        for key, spec in value.items() if isinstance(value, dict) else ():
+            name = parent if key == "." else str(key)
+            if isinstance(spec, str):
+                out.append((name, spec))
+            elif isinstance(spec, dict) and len(out) + len(stack) < 10_000:
+                stack.append((name, spec))
+    return sorted(out)
 
 
 def _object(path: str, src: Sources) -> dict:
@@ -73,6 +151,7 @@ def discover(src: Sources) -> EcosystemResult:
         except ManifestError as exc:
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
     pnpm_roots = {parent_dir(p) for p in src.named("pnpm-workspace.yaml")}
+    overrides: list[tuple[str, dict[str, Target]]] = []
     for path in src.named("package.json"):
         try:
             parsed[path] = _object(path, src)
@@ -82,22 +161,20 @@ def discover(src: Sources) -> EcosystemResult:
             if path == "package.json":
                 result.global_paths.add(path)  # it may be a workspace root: assume so
             continue
-        if parsed[path].get("workspaces") is not None or parent_dir(path) in pnpm_roots:
+        root = parent_dir(path)
+        if parsed[path].get("workspaces") is not None or root in pnpm_roots:
             result.global_paths.add(path)
-            workspaces.append((parent_dir(path), _workspace_globs(parsed[path])))
+            workspaces.append((root, _workspace_globs(parsed[path])))
+        pnpm = _pnpm_document(src, root) if root in pnpm_roots else None
+        if found := _overrides(root, parsed[path], pnpm, result, path):
+            overrides.append((root, found))
     for path, data in parsed.items():
         root = parent_dir(path)
         if data is not None and (data.get("workspaces") is not None or root in pnpm_roots):
             continue  # a workspace root only aggregates its members
         data = data or {}
         scripts = data.get("scripts") if isinstance(data.get("scripts"), dict) else {}
-        requires, local = [], []
-        for field in _DEP_FIELDS:
-            deps = data.get(field)
-            for dep, spec in deps.items() if isinstance(deps, dict) else ():
-                requires.append(f"npm:{dep}")
-                if isinstance(spec, str) and spec.startswith(("file:", "link:")):
-                    local.append(join(root, spec.partition(":")[2]))
+        requires, local, mechanisms = _edges(data, root, overrides)
         name = data.get("name")
         result.projects.append(
             new_project(
@@ -107,8 +184,41 @@ def discover(src: Sources) -> EcosystemResult:
                 IMAGE,
                 _steps(src, root, scripts, workspaces),
                 provides=[f"npm:{name}"] if isinstance(name, str) else [],
+                mechanisms=mechanisms,
                 requires=requires,
-                path_deps=[d for d in local if d],
+                path_deps=local,
             )
         )
     return result
+
+
+def _pnpm_document(src: Sources, root: str) -> object:
+    try:
+        return src.parse("pnpm-workspace.yaml" if root == "." else f"{root}/pnpm-workspace.yaml")
+    except ManifestError:
+        return None  # reported where the workspace is read
+
+
+def _edges(
+    data: dict, root: str, overrides: list[tuple[str, dict[str, Target]]]
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """(names it requires, directories it uses, edge -> mechanism) of one package."""
+    requires, local, mechanisms = [], [], {}
+    applied = [o for r, o in overrides if in_dir(root, r)]
+
+    def add(target: Target) -> None:
+        kind, value, mechanism = target
+        (local if kind == "path" else requires).append(value)
+        mechanisms.setdefault(value, mechanism)
+
+    for field in _DEP_FIELDS:
+        deps = data.get(field)
+        for dep, spec in deps.items() if isinstance(deps, dict) else ():
+            requires.append(f"npm:{dep}")
+            target = _target(root, spec, "") if isinstance(spec, str) else None
+            if isinstance(target, tuple):
+                add(target if target[1] else ("key", f"npm:{dep}", target[2]))
+            for table in applied:
+                if dep in table:
+                    add(table[dep])
+    return requires, local, mechanisms

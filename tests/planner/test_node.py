@@ -45,7 +45,10 @@ def test_it_links_workspace_packages_by_name_and_file_paths(repo):
         "packages/util": "NOT_AFFECTED",
     }
     admin = jobs(plan)["apps/admin:build"]
-    assert admin["reason"].endswith("apps/admin depends on packages/ui via apps/web")
+    assert admin["reason"].endswith(
+        "apps/admin depends on packages/ui via apps/web "
+        "(apps/admin on apps/web through file: protocol)"
+    )
     assert skipped(plan)["packages/util:test"]["reason"] == (
         "no change in packages/util or its dependencies"
     )
@@ -105,3 +108,62 @@ def test_yarn_workspaces_object_form(repo):
     plan = repo.plan(base)
     assert codes_of(plan) == {"pkgs/two": "FILE_CHANGED", "pkgs/one": "NOT_AFFECTED"}
     assert jobs(plan)["pkgs/two:build"]["steps"][0].endswith("yarn install --frozen-lockfile")
+
+
+def test_protocols_and_overrides_make_dependents(repo):
+    base = repo.commit(
+        {
+            "package.json": pkg(
+                "mono",
+                workspaces=["packages/*", "apps/*"],
+                resolutions={"**/left-pad": "portal:./packages/pad"},
+                overrides={"react": {"scheduler": "file:./packages/sched"}},
+            ),
+            "yarn.lock": "",
+            "packages/pad/package.json": pkg("left-pad"),
+            "packages/sched/package.json": pkg("sched"),
+            "packages/ui/package.json": pkg("@m/ui"),
+            "apps/a/package.json": pkg("a", deps={"left-pad": "^1.3.0"}),
+            "apps/b/package.json": pkg("b", dev={"scheduler": "0.23"}),
+            "apps/c/package.json": pkg("c", deps={"ui": "workspace:@m/ui@*"}),
+            "apps/d/package.json": pkg("d", deps={"x": "link:../../packages/ui"}),
+            "apps/e/package.json": pkg("e", deps={"lodash": "4"}),
+        }
+    )
+    repo.commit({"packages/pad/index.js": "2"})
+    plan = repo.plan(base)
+    assert codes_of(plan)["apps/a"] == "DEPENDENCY_CHANGED"
+    assert codes_of(plan)["apps/e"] == "NOT_AFFECTED"
+    assert jobs(plan)["apps/a:build"]["reason"].endswith(
+        "apps/a depends on packages/pad through resolutions"
+    )
+    head = repo.commit({"packages/sched/index.js": "2", "packages/ui/index.js": "2"})
+    plan = repo.plan(repo.git("rev-parse", "HEAD~1"), head)
+    reasons = {n: j["reason"] for n, j in jobs(plan).items()}
+    assert reasons["apps/b:build"].endswith("apps/b depends on packages/sched through overrides")
+    assert reasons["apps/c:build"].endswith(
+        "apps/c depends on packages/ui through workspace: protocol"
+    )
+    assert reasons["apps/d:build"].endswith("apps/d depends on packages/ui through link: protocol")
+    assert codes_of(plan)["apps/e"] == "NOT_AFFECTED"
+
+
+def test_pnpm_overrides_and_an_override_leaving_the_repository(repo):
+    base = repo.commit(
+        {
+            "package.json": pkg("mono", pnpm={"overrides": {"bar>foo@1": "link:./libs/foo"}}),
+            "pnpm-workspace.yaml": "packages: ['libs/*', 'apps/*']\n"
+            "overrides:\n  zed: 'file:../../outside'\n",
+            "libs/foo/package.json": pkg("foo-impl"),
+            "apps/x/package.json": pkg("x", deps={"foo": "1"}),
+            "apps/y/package.json": pkg("y", deps={"zed": "1"}),
+        }
+    )
+    repo.commit({"libs/foo/a.js": "1"})
+    plan = repo.plan(base)
+    assert codes_of(plan)["apps/x"] == "DEPENDENCY_CHANGED"
+    assert jobs(plan)["apps/x:test"]["reason"].endswith("through pnpm.overrides")
+    assert codes_of(plan)["apps/y"] == "MANIFEST_UNREADABLE"
+    assert "zed: pnpm-workspace.yaml overrides 'file:../../outside' points outside" in (
+        plan.fallback_reason
+    )
