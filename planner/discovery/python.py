@@ -1,7 +1,10 @@
 """Python: a directory with ``pyproject.toml``, ``setup.cfg`` or ``setup.py`` is a
 project (``setup.py`` is only detected, never run). Edges from PEP 621 / poetry /
-dependency-group requirements naming a sibling project, and poetry/uv path sources.
-A uv workspace root without ``[project]`` only aggregates its members (global)."""
+dependency-group requirements naming a sibling project, poetry path dependencies,
+``[tool.uv.sources]`` (path and workspace) and ``[tool.uv] override-dependencies`` with a
+local direct reference; a uv workspace root's sources and overrides apply to every
+member requiring the name. A uv workspace root without ``[project]`` only aggregates its
+members (global). An override or path leaving the repository widens the plan."""
 
 import re
 from typing import Any
@@ -49,6 +52,9 @@ class _Manifest:
         self.poetry = False
         self.ruff = False
         self.workspace: tuple[list[str], list[str]] | None = None
+        self.mechanisms: dict[str, str] = {}  # edge key -> mechanism
+        self.redirects: dict[str, tuple[str, str]] = {}  # name -> (edge key, mechanism)
+        self.outside: list[str] = []  # overrides that leave the repository
 
     def read_pyproject(self, data: dict[str, Any], base: str) -> None:
         project, poetry = _table(data, "project"), _table(data, "tool", "poetry")
@@ -64,18 +70,38 @@ class _Manifest:
         for group in _table(data, "dependency-groups").values():
             specs += string_list(group)
         self.requires += [n for n in map(requirement_name, specs) if n]
-        tables = [_table(poetry, "dependencies"), _table(poetry, "dev-dependencies")]
-        tables += [_table(g, "dependencies") for g in _table(poetry, "group").values()]
-        tables.append(_table(data, "tool", "uv", "sources"))
-        for table in tables:
+        poetry_tables = [_table(poetry, "dependencies"), _table(poetry, "dev-dependencies")]
+        poetry_tables += [_table(g, "dependencies") for g in _table(poetry, "group").values()]
+        tables = [(t, "a poetry path dependency") for t in poetry_tables]
+        tables.append((_table(data, "tool", "uv", "sources"), "[tool.uv.sources]"))
+        for table, mechanism in tables:
             for dep, spec in table.items():
                 if dep != "python":
                     self.requires.append(dep)
-                if isinstance(spec, dict) and isinstance(spec.get("path"), str):
-                    self.paths.append(join(base, spec["path"]) or "")
+                if not isinstance(spec, dict):
+                    continue
+                if isinstance(spec.get("path"), str):
+                    self._redirect(dep, base, spec["path"], mechanism)
+                elif spec.get("workspace") is True and mechanism.startswith("[tool.uv"):
+                    self.redirects[normalize(dep)] = (normalize(dep), f"{mechanism} workspace")
+                    self.mechanisms[normalize(dep)] = f"{mechanism} workspace"
+        for spec in string_list(_table(data, "tool", "uv").get("override-dependencies")):
+            name, _, url = spec.partition("@")
+            local = _local_reference(url.split(";")[0].strip())
+            if (dep := requirement_name(name)) and local is not None:
+                self._redirect(dep, base, local, "[tool.uv] override-dependencies")
         ws = _table(data, "tool", "uv", "workspace")
         if ws:
             self.workspace = (string_list(ws.get("members")), string_list(ws.get("exclude")))
+
+    def _redirect(self, dep: str, base: str, path: str, mechanism: str) -> None:
+        directory = join(base, path)
+        if directory is None:
+            self.outside.append(f"{mechanism} {dep} points outside the repository ({path})")
+            return
+        self.paths.append(directory)
+        self.mechanisms[directory] = mechanism
+        self.redirects[normalize(dep)] = (directory, mechanism)
 
     def read_setup_cfg(self, parser: Any) -> None:
         self.installable = True
@@ -84,6 +110,17 @@ class _Manifest:
         if parser.has_option("options", "install_requires"):
             lines = parser.get("options", "install_requires").splitlines()
             self.requires += [n for n in map(requirement_name, lines) if n]
+
+
+def _local_reference(url: str) -> str | None:
+    """The repository-relative path of a ``file:`` direct reference, else None."""
+    if not url.startswith("file:"):
+        return None
+    path = url.removeprefix("file://").removeprefix("file:")
+    for root in ("/${PROJECT_ROOT}/", "${PROJECT_ROOT}/"):
+        if path.startswith(root):
+            return path[len(root) :]
+    return path
 
 
 def _steps(src: Sources, root: str, manifest: _Manifest, uv_roots: list) -> tuple[str, dict]:
@@ -130,6 +167,8 @@ def discover(src: Sources) -> EcosystemResult:
             except ManifestError as exc:
                 broken.add(root)
                 result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
+        for message in manifest.outside:
+            result.unreadable.append(Unreadable(paths[0], ECOSYSTEM, message))
     uv_roots = [(r, *m.workspace) for r, m in sorted(manifests.items()) if m.workspace]
     for root, manifest in sorted(manifests.items()):
         pyproject = "pyproject.toml" if root == "." else f"{root}/pyproject.toml"
@@ -138,6 +177,15 @@ def discover(src: Sources) -> EcosystemResult:
             if manifest.workspace is not None and manifest.name is None:
                 continue  # a virtual uv workspace root
         image, steps = _steps(src, root, manifest, uv_roots)
+        requires = [normalize(r) for r in manifest.requires]
+        paths, mechanisms = [p for p in manifest.paths if p], dict(manifest.mechanisms)
+        for r, include, exclude in uv_roots:  # the workspace root's sources and overrides
+            if not member_of(root, r, include, exclude):
+                continue
+            for name, (key, mechanism) in manifests[r].redirects.items():
+                if name in requires and name not in manifest.redirects:
+                    (requires if key == name else paths).append(key)
+                    mechanisms[key] = f"{mechanism} of the workspace"
         result.projects.append(
             new_project(
                 src,
@@ -145,9 +193,10 @@ def discover(src: Sources) -> EcosystemResult:
                 dirs[root][0],
                 image,
                 steps,
+                mechanisms=mechanisms,
                 provides=[normalize(manifest.name)] if manifest.name else [],
-                requires=[normalize(r) for r in manifest.requires],
-                path_deps=[p for p in manifest.paths if p],
+                requires=requires,
+                path_deps=paths,
             )
         )
     return result

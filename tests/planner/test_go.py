@@ -81,3 +81,39 @@ def test_a_go_mod_without_module_is_unreadable(repo):
     assert codes["libs/core"] == "MANIFEST_UNREADABLE"
     assert "libs/other/go.mod (no module directive)" in jobs(plan)["libs/core:build"]["reason"]
     assert "manifest unreadable: libs/other/go.mod" in plan.fallback_reason
+
+
+def test_go_work_replace_applies_to_every_module_requiring_the_path(repo):
+    base = repo.commit(
+        {
+            "go.work": "go 1.22\n\nuse (\n\t./svc/a\n\t./svc/b\n)\n\n"
+            "replace github.com/up/log v1.2.0 => ./third_party/log\n",
+            "third_party/log/go.mod": "module github.com/up/log\n",
+            "svc/a/go.mod": "module example.com/a\n\nrequire github.com/up/log v1.2.0\n",
+            "svc/b/go.mod": "module example.com/b\n\nrequire github.com/other v1\n",
+            "svc/c/go.mod": "module example.com/c\n\nreplace github.com/z => ./vendor/z\n",
+            "svc/c/vendor/z/go.mod": "module github.com/z\n",
+        }
+    )
+    repo.commit({"third_party/log/log.go": "package log\n", "svc/c/vendor/z/z.go": "package z\n"})
+    plan = repo.plan(base)
+    codes = codes_of(plan)
+    assert codes["svc/a"] == codes["svc/c"] == "DEPENDENCY_CHANGED"
+    assert codes["svc/b"] == "NOT_AFFECTED"
+    assert jobs(plan)["svc/a:build"]["reason"].endswith(
+        "svc/a depends on third_party/log through replace in go.work"
+    )
+    assert jobs(plan)["svc/c:build"]["reason"].endswith("through replace in go.mod")
+
+
+def test_a_replace_leaving_the_repository_widens_the_go_plan(repo):
+    base = repo.commit(
+        {
+            "a/go.mod": "module a\n\nreplace example.com/x => ../../x\n",
+            "b/go.mod": "module b\n",
+        }
+    )
+    repo.commit({"a/a.go": "package a\n"})
+    plan = repo.plan(base)
+    assert codes_of(plan) == {"a": "FILE_CHANGED", "b": "MANIFEST_UNREADABLE"}
+    assert "replace example.com/x points outside the repository (../../x)" in plan.fallback_reason

@@ -102,3 +102,35 @@ def test_tool_only_pyproject_with_requirements(repo):
     steps = jobs(repo.plan(None))
     assert steps[".:build"]["steps"] == ["python -m pip install -r requirements.txt"]
     assert steps[".:lint"]["steps"][-1] == "ruff check ."
+
+
+def test_uv_sources_overrides_and_poetry_paths_name_their_mechanism(repo):
+    base = repo.commit(
+        {
+            "pyproject.toml": '[tool.uv.workspace]\nmembers = ["pkgs/*"]\n\n'
+            "[tool.uv.sources]\nshared = { path = 'libs/shared' }\n\n[tool.uv]\n"
+            'override-dependencies = ["attrs @ file:///${PROJECT_ROOT}/vendor/attrs"]\n',
+            "uv.lock": "version = 1\n",
+            "libs/shared/pyproject.toml": '[project]\nname = "shared"\n',
+            "vendor/attrs/pyproject.toml": '[project]\nname = "attrs"\n',
+            "pkgs/a/pyproject.toml": '[project]\nname = "a"\ndependencies = ["shared>=1"]\n',
+            "pkgs/b/pyproject.toml": '[project]\nname = "b"\ndependencies = ["attrs"]\n',
+            "pkgs/c/pyproject.toml": '[project]\nname = "c"\ndependencies = ["a"]\n'
+            "[tool.uv.sources]\na = { workspace = true }\n",
+            "apps/p/pyproject.toml": '[tool.poetry]\nname = "p"\n[tool.poetry.dependencies]\n'
+            'shared = { path = "../../libs/shared", develop = true }\n',
+        }
+    )
+    repo.commit({"libs/shared/s.py": "1", "vendor/attrs/a.py": "1"})
+    plan = repo.plan(base)
+    reasons = {n: j["reason"] for n, j in jobs(plan).items()}
+    assert reasons["pkgs/a:build"].endswith(
+        "pkgs/a depends on libs/shared through [tool.uv.sources] of the workspace"
+    )
+    assert reasons["pkgs/b:build"].endswith(
+        "pkgs/b depends on vendor/attrs through [tool.uv] override-dependencies of the workspace"
+    )
+    assert reasons["pkgs/c:build"].endswith(
+        "; pkgs/c on pkgs/a through [tool.uv.sources] workspace)"
+    )
+    assert reasons["apps/p:build"].endswith("through a poetry path dependency")
