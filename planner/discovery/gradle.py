@@ -1,7 +1,8 @@
 """Java with Gradle: ``settings.gradle(.kts)`` ``include``s define the projects of a
 build (the settings directory then only aggregates: its build files are global); edges
-from ``project(':x')`` references in each project's build file. Read by regex, never
-evaluated."""
+from ``project(':x')`` references in each project's build file, and from composite
+builds: every project of a build whose settings ``includeBuild`` a directory depends on
+the projects of that included build. Read by regex, never evaluated."""
 
 import re
 
@@ -30,6 +31,7 @@ _PROJECT_DIR = re.compile(
     r"""project\(\s*["'](:[^"']*)["']\s*\)\s*\.projectDir\s*=\s*(?:file|new\s+File)\("""
     r"""(?:\s*(?:rootDir|settingsDir)\s*,)?\s*["']([^"']+)["']"""
 )
+_INCLUDE_BUILD = re.compile(r"""\bincludeBuild\s*\(?\s*["']([^"'\n]+)["']""")
 _PROJECT_REF = re.compile(r"""project\(\s*(?:path\s*[:=]\s*)?["'](:[^"']*)["']""")
 
 
@@ -67,10 +69,13 @@ def _text(src: Sources, path: str, result: EcosystemResult) -> str | None:
 def discover(src: Sources) -> EcosystemResult:
     result = EcosystemResult()
     builds: dict[str, dict[str, str]] = {}  # settings dir -> {gradle path: dir}
+    included: dict[str, list[str]] = {}  # settings dir -> directories of included builds
     for path in src.named(*SETTINGS):
         result.global_paths.add(path)
         text = _text(src, path, result)
         builds[parent_dir(path)] = _settings(text, parent_dir(path)) if text else {}
+        targets = [join(parent_dir(path), d) for d in _INCLUDE_BUILD.findall(text or "")]
+        included[parent_dir(path)] = [d for d in targets if d]
     owner: dict[str, tuple[str, str]] = {}  # project dir -> (build root, gradle path)
     for build_root, projects in sorted(builds.items()):
         for gradle_path, directory in projects.items():
@@ -89,12 +94,20 @@ def discover(src: Sources) -> EcosystemResult:
             else next((d for d in ancestors(root) if d in builds), root)
         )
         path_deps: list[str] = []
+        mechanisms: dict[str, str] = {}
         if manifest and (text := _text(src, manifest, result)) is not None:
             for ref in _PROJECT_REF.findall(text):
                 target = builds.get(build_root, {}).get(ref) or join(
                     build_root, ref[1:].replace(":", "/")
                 )
                 path_deps.append(target or "")
+                mechanisms.setdefault(target or "", f"project('{ref}')")
+        for directory in included.get(build_root, ()):
+            # the included build's projects, or its root for a single-project build
+            for other in sorted(builds.get(directory, {}).values()) or [directory]:
+                if other in roots and other != root:
+                    path_deps.append(other)
+                    mechanisms[other] = f"includeBuild('{relative(directory, build_root)}')"
         result.projects.append(
             Project(
                 root=root,
@@ -103,6 +116,7 @@ def discover(src: Sources) -> EcosystemResult:
                 image=IMAGE,
                 steps=_steps(src, root, build_root),
                 path_deps=sorted({d for d in path_deps if d and d != root}),
+                mechanisms=mechanisms,
             )
         )
     return result

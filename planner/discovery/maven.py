@@ -1,5 +1,6 @@
 """Java with Maven: a ``pom.xml`` listing ``<modules>`` aggregates (global); every other
-pom is a module. Edges from ``<dependency>`` and ``<parent>`` by artifactId. Commands
+pom is a module. Edges by artifactId from ``<dependency>``, ``<parent>`` and BOM imports
+(``<dependencyManagement>`` entries with ``<scope>import</scope>``). Commands
 run through the outermost aggregator so sibling modules are built first (``-am``)."""
 
 from xml.etree.ElementTree import Element
@@ -28,12 +29,22 @@ def _text(element: Element | None, tag: str) -> str | None:
     return text or None
 
 
-def _pom(root: Element, base: str) -> tuple[str | None, list[str], list[str]]:
-    """artifactId, the artifactIds it uses, the module directories it aggregates."""
-    uses = [_text(dep, "artifactId") for dep in root.findall("dependencies/dependency")]
-    uses.append(_text(root.find("parent"), "artifactId"))
+Pom = tuple[str | None, dict[str, str], list[str]]
+
+
+def _pom(root: Element, base: str) -> Pom:
+    """artifactId, the artifactIds it uses (-> mechanism, "" for a plain dependency), the
+    module directories it aggregates."""
+    uses: dict[str, str] = {}
+    for dep in root.findall("dependencies/dependency"):
+        uses.setdefault(_text(dep, "artifactId") or "", "")
+    for dep in root.findall("dependencyManagement/dependencies/dependency"):
+        if _text(dep, "scope") == "import":
+            uses[_text(dep, "artifactId") or ""] = "a BOM import"
+    uses[_text(root.find("parent"), "artifactId") or ""] = "<parent>"
+    uses.pop("", None)
     modules = [join(base, m.text.strip()) for m in root.findall("modules/module") if m.text]
-    return _text(root, "artifactId"), [u for u in uses if u], [m for m in modules if m]
+    return _text(root, "artifactId"), uses, [m for m in modules if m]
 
 
 def _commands(root: str, top: str | None) -> dict:
@@ -47,7 +58,7 @@ def _commands(root: str, top: str | None) -> dict:
 
 def discover(src: Sources) -> EcosystemResult:
     result = EcosystemResult()
-    parsed: dict[str, tuple[str | None, list[str], list[str]] | None] = {}
+    parsed: dict[str, Pom | None] = {}
     for path in src.named("pom.xml"):
         try:
             parsed[path] = _pom(src.parse(path), parent_dir(path))
@@ -67,7 +78,7 @@ def discover(src: Sources) -> EcosystemResult:
         while (up := aggregator_of.get(top or root)) is not None and up not in seen:
             top = up
             seen.add(up)
-        artifact, uses, _ = pom or (None, [], [])
+        artifact, uses, _ = pom or (None, {}, [])
         result.projects.append(
             new_project(
                 src,
@@ -75,8 +86,9 @@ def discover(src: Sources) -> EcosystemResult:
                 path,
                 IMAGE,
                 _commands(root, top),
+                mechanisms={f"maven:{u}": how for u, how in uses.items() if how},
                 provides=[f"maven:{artifact}"] if artifact else [],
-                requires=[f"maven:{u}" for u in uses],
+                requires=[f"maven:{u}" for u in sorted(uses)],
             )
         )
     return result

@@ -54,3 +54,30 @@ def test_two_projects_in_one_directory_get_distinct_names(repo):
     names = set(jobs(repo.plan(None)))
     assert "lib[dotnet:A.csproj]:build" in names
     assert "lib[dotnet:B.csproj]:build" in names
+
+
+def test_directory_build_props_and_central_package_references(repo):
+    props = '<Project><ItemGroup><ProjectReference Include="Analyzers/Analyzers.csproj" />'
+    base = repo.commit(
+        {
+            "src/Directory.Build.props": props + "</ItemGroup></Project>",
+            "src/Analyzers/Analyzers.csproj": "<Project />",
+            "src/App/App.csproj": "<Project />",
+            "Directory.Packages.props": "<Project />",
+            "libs/Json/Json.csproj": "<Project><PropertyGroup><PackageId>Acme.Json</PackageId>"
+            "</PropertyGroup></Project>",
+            "svc/Svc.csproj": '<Project><ItemGroup><PackageReference Include="Acme.Json" />'
+            "</ItemGroup></Project>",
+        }
+    )
+    repo.commit({"src/Analyzers/A.cs": "//", "libs/Json/J.cs": "//"})
+    plan = repo.plan(base)
+    reasons = {n: j["reason"] for n, j in jobs(plan).items()}
+    assert reasons["src/App:build"].endswith(
+        "src/App depends on src/Analyzers through a ProjectReference in src/Directory.Build.props"
+    )
+    assert reasons["svc:build"].endswith(
+        "svc depends on libs/Json through PackageReference "
+        "(central package management, Directory.Packages.props)"
+    )
+    assert "src/Analyzers:build" in reasons  # itself changed; it never depends on itself

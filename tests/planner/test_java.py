@@ -90,3 +90,54 @@ def test_gradle_groovy_settings_with_project_dir(repo):
     plan = repo.plan(base)
     assert codes_of(plan) == {"core": "FILE_CHANGED", "frontend/web": "DEPENDENCY_CHANGED"}
     assert jobs(plan)["core:test"]["steps"] == ["gradle test"]
+
+
+BOM_USER = """<project><artifactId>svc</artifactId>
+<parent><artifactId>parent</artifactId><relativePath>../parent/pom.xml</relativePath></parent>
+<dependencyManagement><dependencies>
+  <dependency><artifactId>bom</artifactId><type>pom</type><scope>import</scope></dependency>
+  <dependency><artifactId>managed-only</artifactId><version>1</version></dependency>
+</dependencies></dependencyManagement></project>
+"""
+
+
+def test_maven_parent_and_bom_imports_are_named(repo):
+    base = repo.commit(
+        {
+            "bom/pom.xml": pom("bom", packaging="pom"),
+            "parent/pom.xml": pom("parent", packaging="pom"),
+            "managed-only/pom.xml": pom("managed-only"),
+            "svc/pom.xml": BOM_USER,
+        }
+    )
+    repo.commit({"bom/x.txt": "1", "parent/y.txt": "1"})
+    plan = repo.plan(base)
+    assert codes_of(plan)["managed-only"] == "NOT_AFFECTED"
+    assert jobs(plan)["svc:build"]["reason"].endswith("svc depends on bom through a BOM import")
+    head = repo.commit({"parent/y.txt": "2"})
+    plan = repo.plan(repo.git("rev-parse", "HEAD~1"), head)
+    assert jobs(plan)["svc:build"]["reason"].endswith("svc depends on parent through <parent>")
+
+
+def test_gradle_composite_builds_make_the_including_build_depend(repo):
+    base = repo.commit(
+        {
+            "app/settings.gradle": "includeBuild('../plugins')\ninclude 'core', 'web'\n",
+            "app/core/build.gradle": "",
+            "app/web/build.gradle": "dependencies { implementation project(':core') }\n",
+            "plugins/settings.gradle": 'include("conventions")\n',
+            "plugins/conventions/build.gradle.kts": "",
+            "other/build.gradle": "",
+        }
+    )
+    repo.commit({"plugins/conventions/src/A.kt": "1"})
+    plan = repo.plan(base)
+    codes = codes_of(plan)
+    assert codes["app/core"] == codes["app/web"] == "DEPENDENCY_CHANGED"
+    assert codes["other"] == "NOT_AFFECTED"
+    assert jobs(plan)["app/core:build"]["reason"].endswith(
+        "app/core depends on plugins/conventions through includeBuild('../plugins')"
+    )
+    repo.commit({"app/core/src/B.java": "1"})
+    plan = repo.plan(repo.git("rev-parse", "HEAD~1"))
+    assert jobs(plan)["app/web:build"]["reason"].endswith("through project(':core')")
