@@ -1,6 +1,6 @@
 """The LeaseGranted message: everything a runner needs to run one attempt, and nothing
 more. Secrets are only the ones the job names (never for a fork pull request) and caches
-are environment-prefixed and read-only for forks (shared/spec/security.md)."""
+are environment-prefixed and read-only for forks (docs/security.md)."""
 
 from django.conf import settings
 

@@ -1,4 +1,4 @@
-"""The run, job, attempt and lease state machines (shared/spec/states.md), in one place.
+"""The run, job, attempt and lease state machines (docs/states.md), in one place.
 
 Every change of a `state` column goes through `transition()`: a compare-and-set UPDATE
 (`… WHERE id = %s AND state = <the state we saw>`) restricted to the table's allowed

@@ -1,3 +1,3 @@
-"""Delta CI reference runner: speaks the runner protocol (shared/spec/protocol.md) over HTTP."""
+"""Delta CI reference runner: speaks the runner protocol (docs/protocol.md) over HTTP."""
 
 __version__ = "0.1.0"

@@ -17,8 +17,8 @@ from apps.runs.actions import do_add_repository
 from apps.vcs import auth
 from tests.vcs import fake_github
 
-# The contract's fixtures sit in shared/ beside the checkout (as in CI's fresh clone).
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "github"
+# Real GitHub payloads kept in the repository, with their license (tests/fixtures/github/).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github"
 SECRET = "webhook-test-secret"
 FULL_NAME = "Codertocat/Hello-World"
 APP_ID = "31337"

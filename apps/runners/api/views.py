@@ -1,4 +1,4 @@
-"""The runner protocol (shared/spec/protocol.md): parse, authorize, call the lease
+"""The runner protocol (docs/protocol.md): parse, authorize, call the lease
 service, answer. No state logic here."""
 
 import logging
