@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.artifacts",
     "apps.vcs",
     "apps.ops",
+    "apps.ai",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,19 @@ DELTACI_METRICS_TOKEN = env.str("DELTACI_METRICS_TOKEN", default="")
 DELTACI_METRICS_ALLOWED_NETWORKS = env.list(
     "DELTACI_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
+
+# --- Advisory AI failure analysis (off unless a provider URL is set) ----------------------
+# An OpenAI-compatible chat-completions API: a hosted service or a self-hosted server.
+DELTACI_AI_URL = env.str("DELTACI_AI_URL", default="")
+DELTACI_AI_API_KEY = env.str("DELTACI_AI_API_KEY", default="")
+DELTACI_AI_MODEL = env.str("DELTACI_AI_MODEL", default="")
+DELTACI_AI_TIMEOUT_SECONDS = env.float("DELTACI_AI_TIMEOUT_SECONDS", default=30.0)
+DELTACI_AI_MAX_INPUT_BYTES = env.int("DELTACI_AI_MAX_INPUT_BYTES", default=16 * 1024)
+DELTACI_AI_DAILY_REQUEST_LIMIT = env.int("DELTACI_AI_DAILY_REQUEST_LIMIT", default=500)
+DELTACI_AI_BREAKER_FAILURES = env.int("DELTACI_AI_BREAKER_FAILURES", default=5)
+DELTACI_AI_BREAKER_SECONDS = env.int("DELTACI_AI_BREAKER_SECONDS", default=300)
+# Host names under these suffixes are redacted too (besides .internal, .local, .corp, …).
+DELTACI_AI_INTERNAL_DOMAINS = env.list("DELTACI_AI_INTERNAL_DOMAINS", default=[])
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,6 +1,12 @@
 """Thin Celery wrappers for artifact work done after commit, and the daily retention."""
 
-from celery import shared_task
+import logging
+
+from celery import current_app, shared_task
+from django.conf import settings
+from kombu.exceptions import OperationalError
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -18,6 +24,19 @@ def finalize_log(attempt_id: int) -> None:
 
     finalize(attempt_id)
     parse_attempt_reports(attempt_id)
+    _request_analysis(attempt_id)
+
+
+def _request_analysis(attempt_id: int) -> None:
+    """The advisory AI analysis reads the finalised log and the parsed reports, so it is
+    queued here, by task name (the AI app sits above this one). It decides itself whether
+    the attempt wants one; a broker that refuses the message loses only the suggestion."""
+    if not settings.DELTACI_AI_URL:
+        return
+    try:
+        current_app.signature("deltaci.ai_analyse_attempt", args=(attempt_id,)).delay()
+    except (OSError, OperationalError) as exc:
+        log.warning("AI analysis of attempt %s not queued: %s", attempt_id, exc)
 
 
 @shared_task(name="deltaci.cleanup_retention", acks_late=True, expires=3600)

@@ -26,6 +26,7 @@ class EffectivePolicy:
     planning_mode: str
     caching_enabled: bool
     ai_enabled: bool
+    ai_allow_forks: bool
     build_tags: bool
     required_jobs: list[str] = field(default_factory=list)
 
@@ -63,6 +64,7 @@ def effective_policy(policy=None) -> EffectivePolicy:
         planning_mode=_pick(g("planning_mode"), s.DELTACI_PLANNING_MODE),
         caching_enabled=_pick(g("caching_enabled"), True),
         ai_enabled=bool(g("ai_enabled")),
+        ai_allow_forks=bool(g("ai_allow_forks")),
         build_tags=bool(g("build_tags")),
         required_jobs=list(_pick(g("required_jobs"), [])),
     )

@@ -41,7 +41,14 @@ class Policy(models.Model):
     required_jobs = models.JSONField(default=list, blank=True)
     planning_mode = models.CharField(max_length=10, choices=PlanningMode.choices, blank=True)
     caching_enabled = models.BooleanField(null=True, blank=True)
-    ai_enabled = models.BooleanField(default=False)
+    ai_enabled = models.BooleanField(
+        default=False,
+        help_text="advisory AI explanation of failed jobs (needs DELTACI_AI_URL); never "
+        "changes a result",
+    )
+    ai_allow_forks = models.BooleanField(
+        default=False, help_text="also send failures of fork pull requests to the AI provider"
+    )
     build_tags = models.BooleanField(default=False, help_text="tag pushes create runs")
 
     class Meta:

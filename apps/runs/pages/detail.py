@@ -79,7 +79,8 @@ def _stages(views: list[JobView]) -> list[list[JobView]]:
 def run_page(run: Run, user) -> dict:
     jobs = list(Job.objects.filter(run=run).order_by("position", "id"))
     views = {j.pk: JobView(job=j) for j in jobs}
-    attempts = JobAttempt.objects.filter(run=run).select_related("lease__runner")
+    # The advisory AI analysis (apps.ai), when one exists, rides on the same query.
+    attempts = JobAttempt.objects.filter(run=run).select_related("lease__runner", "ai_analysis")
     by_attempt: dict[int, JobAttempt] = {}
     for attempt in attempts.order_by("job_id", "attempt_number"):
         attempt.runner_name = _runner_name(attempt)
