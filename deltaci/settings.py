@@ -2,7 +2,8 @@
 
 Defaults are the embedded topology (SQLite and files under DELTACI_DATA_DIR, Celery
 tasks run in-process when no broker is configured). `DELTACI_ENV=prod` refuses unsafe
-values at start-up (see apps/audit/checks.py).
+values at start-up (see apps/audit/checks.py); `staging` refuses the same insecure values
+except plain HTTP; any other DELTACI_ENV stops every process here, at settings load.
 """
 
 import os
@@ -16,7 +17,11 @@ INSECURE_SECRET_KEY = "insecure-dev-only-key-change-me"  # noqa: S105 - the refu
 env = environ.Env()
 environ.Env.read_env(env.str("DELTACI_ENV_FILE", default=str(BASE_DIR / ".env")))
 
+DELTACI_ENVS = ("dev", "staging", "prod")
 DELTACI_ENV = env.str("DELTACI_ENV", default="dev")
+if DELTACI_ENV not in DELTACI_ENVS:
+    # Not a check: an unknown name (production, PROD) would start with dev's defaults.
+    raise SystemExit(f"DELTACI_ENV must be one of dev, staging, prod (got {DELTACI_ENV!r})")
 DATA_DIR = Path(env.str("DELTACI_DATA_DIR", default=str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
