@@ -208,9 +208,9 @@ GITHUB_MAX_WEBHOOK_BYTES = env.int("GITHUB_MAX_WEBHOOK_BYTES", default=1024 * 10
 
 # --- Metrics -------------------------------------------------------------------------------
 DELTACI_METRICS_TOKEN = env.str("DELTACI_METRICS_TOKEN", default="")
-DELTACI_METRICS_ALLOWED_NETWORKS = env.list(
-    "DELTACI_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
-)
+# Empty by default: every scrape needs the token. Loopback is no proof of who asks when a
+# reverse proxy on the same host forwards the world's requests.
+DELTACI_METRICS_ALLOWED_NETWORKS = env.list("DELTACI_METRICS_ALLOWED_NETWORKS", default=[])
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
