@@ -220,6 +220,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only, depth-bounded (lib/jsonsafe.py): deep nesting is a 400, never a 500.
+    "DEFAULT_PARSER_CLASSES": ["lib.api_errors.StrictJSONParser"],
     "EXCEPTION_HANDLER": "lib.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
