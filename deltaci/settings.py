@@ -159,6 +159,8 @@ STORAGES = {
                 "region_name": AWS_S3_REGION_NAME,
                 "querystring_expire": 900,
                 "file_overwrite": True,
+                # SigV4 signs the upload URL's If-None-Match (write-once artifacts).
+                "signature_version": "s3v4",
             },
         }
         if ARTIFACT_STORAGE == "s3"
