@@ -2,7 +2,8 @@
 
 Defaults are the embedded topology (SQLite and files under DELTACI_DATA_DIR, Celery
 tasks run in-process when no broker is configured). `DELTACI_ENV=prod` refuses unsafe
-values at start-up (see apps/audit/checks.py).
+values at start-up (see apps/audit/checks.py); `staging` refuses the same insecure values
+except plain HTTP; any other DELTACI_ENV stops every process here, at settings load.
 """
 
 import os
@@ -16,7 +17,11 @@ INSECURE_SECRET_KEY = "insecure-dev-only-key-change-me"  # noqa: S105 - the refu
 env = environ.Env()
 environ.Env.read_env(env.str("DELTACI_ENV_FILE", default=str(BASE_DIR / ".env")))
 
+DELTACI_ENVS = ("dev", "staging", "prod")
 DELTACI_ENV = env.str("DELTACI_ENV", default="dev")
+if DELTACI_ENV not in DELTACI_ENVS:
+    # Not a check: an unknown name (production, PROD) would start with dev's defaults.
+    raise SystemExit(f"DELTACI_ENV must be one of dev, staging, prod (got {DELTACI_ENV!r})")
 DATA_DIR = Path(env.str("DELTACI_DATA_DIR", default=str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -155,6 +160,8 @@ STORAGES = {
                 "region_name": AWS_S3_REGION_NAME,
                 "querystring_expire": 900,
                 "file_overwrite": True,
+                # SigV4 signs the upload URL's If-None-Match (write-once artifacts).
+                "signature_version": "s3v4",
             },
         }
         if ARTIFACT_STORAGE == "s3"
@@ -204,9 +211,9 @@ GITHUB_MAX_WEBHOOK_BYTES = env.int("GITHUB_MAX_WEBHOOK_BYTES", default=1024 * 10
 
 # --- Metrics -------------------------------------------------------------------------------
 DELTACI_METRICS_TOKEN = env.str("DELTACI_METRICS_TOKEN", default="")
-DELTACI_METRICS_ALLOWED_NETWORKS = env.list(
-    "DELTACI_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
-)
+# Empty by default: every scrape needs the token. Loopback is no proof of who asks when a
+# reverse proxy on the same host forwards the world's requests.
+DELTACI_METRICS_ALLOWED_NETWORKS = env.list("DELTACI_METRICS_ALLOWED_NETWORKS", default=[])
 
 # --- Advisory AI failure analysis (off unless a provider URL is set) ----------------------
 # An OpenAI-compatible chat-completions API: a hosted service or a self-hosted server.
@@ -229,6 +236,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only, depth-bounded (lib/jsonsafe.py): deep nesting is a 400, never a 500.
+    "DEFAULT_PARSER_CLASSES": ["lib.api_errors.StrictJSONParser"],
     "EXCEPTION_HANDLER": "lib.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from lib import jsonsafe
+
 log = logging.getLogger(__name__)
 
 CODE_STATUS = {
@@ -66,14 +68,15 @@ def error_response(err: ApiError) -> Response:
 
 
 class StrictJSONParser(JSONParser):
-    """JSON whose nesting is too deep for the decoder is a 400 like any other bad JSON,
-    never a 500."""
+    """The parser of every DRF view (settings.REST_FRAMEWORK): JSON nested deeper than
+    lib.jsonsafe allows is a 400 like any other bad JSON, never a 500."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
+            return jsonsafe.check_depth(super().parse(stream, media_type, parser_context))
+        except (RecursionError, jsonsafe.TooDeep):
+            limit = jsonsafe.MAX_DEPTH
+            raise exceptions.ParseError(f"JSON nested deeper than {limit} levels") from None
 
 
 _DRF_CODES = [

@@ -37,22 +37,32 @@ def key_from_uri(uri: str) -> str | None:
 
 
 def upload_instructions(key: str, *, size: int, content_type: str) -> dict:
+    """A presigned S3 PUT cannot be withdrawn when its attempt ends, so it is write-once
+    (`If-None-Match: *`, signed): an object that exists is never replaced. The local
+    store's URL is checked against the attempt's lease on every use (runners/uploads)."""
     expires = timezone.now() + UPLOAD_TTL
+    headers = {"Content-Type": content_type}
     if settings.ARTIFACT_STORAGE == "s3":
         s3 = store()
         url = s3.connection.meta.client.generate_presigned_url(
             "put_object",
-            Params={"Bucket": s3.bucket_name, "Key": key, "ContentType": content_type},
+            Params={
+                "Bucket": s3.bucket_name,
+                "Key": key,
+                "ContentType": content_type,
+                "IfNoneMatch": "*",
+            },
             ExpiresIn=int(UPLOAD_TTL.total_seconds()),
             HttpMethod="PUT",
         )
+        headers["If-None-Match"] = "*"
     else:
         token = signing.dumps({"k": key, "s": size, "t": content_type}, salt=_SALT, compress=True)
         url = settings.DELTACI_PUBLIC_URL + reverse("artifact-upload", args=[token])
     return {
         "method": "PUT",
         "url": url,
-        "headers": {"Content-Type": content_type},
+        "headers": headers,
         "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 

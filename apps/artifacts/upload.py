@@ -1,7 +1,6 @@
 """The filesystem store's upload endpoint: a signed, expiring URL for exactly one key
-(what a presigned PUT is for S3). The signature is the capability; nothing else writes."""
-
-import hashlib
+(what a presigned PUT is for S3), valid only while the attempt holds its lease. The
+signature is the capability; nothing else writes."""
 
 from django.core import signing
 from django.http import JsonResponse
@@ -9,8 +8,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.artifacts import storage
-from apps.artifacts.models import Artifact
-from lib.api_errors import error_body
+from apps.runners import uploads
+from lib.api_errors import CODE_STATUS, error_body
 
 
 def _error(code: str, message: str, status: int) -> JsonResponse:
@@ -36,10 +35,8 @@ def upload_artifact(request, token: str):
     data = request.read(limit + 1)
     if len(data) > limit:
         return _error("PAYLOAD_TOO_LARGE", f"upload exceeds the requested {limit} bytes", 413)
-    art = Artifact.objects.filter(key=grant["k"]).first()
-    if art is None:
-        return _error("NOT_FOUND", "no such artifact", 404)
-    if art.sha256 and hashlib.sha256(data).hexdigest() != art.sha256:
-        return _error("INVALID_REQUEST", "sha256 does not match the upload request", 400)
-    storage.save(grant["k"], data)
+    try:
+        uploads.store_upload(grant["k"], data)
+    except uploads.UploadRefused as exc:
+        return _error(exc.code, exc.message, CODE_STATUS[exc.code])
     return JsonResponse({"stored": True, "size": len(data)}, status=200)

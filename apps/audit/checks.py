@@ -20,14 +20,16 @@ def check_settings(app_configs, **kwargs) -> list[Error]:
                 id="deltaci.E001",
             )
         )
-    if settings.DELTACI_ENV not in ("dev", "staging", "prod"):
-        errors.append(Error("DELTACI_ENV must be dev, staging or prod", id="deltaci.E002"))
-    if settings.DELTACI_ENV == "prod":
-        errors.extend(insecure_settings())
+    errors.extend(insecure_settings())
     return errors
 
 
 def insecure_settings() -> list[Error]:
+    """What `staging` and `prod` refuse to start with (nothing in `dev`). Only `prod`
+    insists on HTTPS: staging may be a plain-HTTP trial."""
+    env = settings.DELTACI_ENV
+    if env == "dev":
+        return []
     problems = []
     if settings.DEBUG:
         problems.append(("DEBUG is on; set DEBUG=false", "deltaci.E010"))
@@ -39,4 +41,11 @@ def insecure_settings() -> list[Error]:
         problems.append(("DELTACI_SECRETS_KEY (Fernet key for secrets) is not set", "deltaci.E013"))
     if "*" in settings.ALLOWED_HOSTS:
         problems.append(("ALLOWED_HOSTS must not contain '*'", "deltaci.E014"))
-    return [Error(f"DELTACI_ENV=prod refuses to start: {msg}", id=code) for msg, code in problems]
+    if env == "prod":
+        if not settings.DELTACI_PUBLIC_URL.lower().startswith("https://"):
+            problems.append(("DELTACI_PUBLIC_URL must be an https:// URL", "deltaci.E015"))
+        if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
+            problems.append(
+                ("SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE must be true", "deltaci.E016")
+            )
+    return [Error(f"DELTACI_ENV={env} refuses to start: {msg}", id=code) for msg, code in problems]

@@ -7,7 +7,6 @@ answer one structured line records the message, and the metrics count lease and
 heartbeat latency and every 409 STALE_LEASE answer.
 """
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from lib import jsonsafe
 from lib import logging as jlog
 from lib.tokens import hash_token
 
@@ -45,8 +45,8 @@ def _lease_id_of(request: HttpRequest) -> str | None:
     if not 0 < size <= settings.DELTACI_MAX_BODY_BYTES:
         return None
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        body = jsonsafe.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
         return None
     lease_id = body.get("lease_id") if isinstance(body, dict) else None
     return lease_id if isinstance(lease_id, str) and 0 < len(lease_id) <= 200 else None

@@ -1,5 +1,6 @@
 """GET /metrics in Prometheus' text format, for a scraper that presents the metrics
-token (`Authorization: Bearer …`) or connects from an allowed network. The client address
+token (`Authorization: Bearer …`) or connects from a network the operator allowed
+explicitly (none by default, not even loopback). The client address
 is REMOTE_ADDR (the peer of this process), never a forwarded header a client can forge:
 behind a proxy or an Ingress use the token."""
 

@@ -2,6 +2,8 @@
 artifact references a Complete or CancelAck lists. Store I/O (a HEAD per reference on
 S3) happens here, before the short transaction that records the result."""
 
+import hashlib
+
 from django.db import transaction
 
 from apps.artifacts import logs, storage
@@ -10,6 +12,7 @@ from apps.audit.actions import record
 from apps.policies.effective import policy_for
 from apps.runners import leasing
 from apps.runners.models import Lease, Runner
+from lib.db import write_transaction
 
 # The control plane writes the finalised log under this name in the attempt's prefix.
 RESERVED_NAMES = frozenset({"log.txt"})
@@ -65,6 +68,32 @@ def request_upload(runner: Runner, lease_id: str, message: dict) -> dict:
         key, size=message["size"], content_type=message["content_type"]
     )
     return {"artifact_id": str(art.pk), "uri": storage.uri_for(key), "upload": upload}
+
+
+def store_upload(key: str, data: bytes) -> None:
+    """Write the bytes of a signed local upload URL (apps/artifacts/upload.py). The URL
+    ends with its attempt: only while the attempt holds a live lease, and never over an
+    artifact a Complete or CancelAck recorded (finished artifacts are immutable). The
+    lease row stays locked while the bytes are written, so an attempt cannot end between
+    the check and the write."""
+    art = Artifact.objects.filter(key=key).only("attempt_id").first()
+    if art is None:
+        raise UploadRefused("NOT_FOUND", "no such artifact")
+    with write_transaction():
+        lease = (
+            Lease.objects.select_for_update(of=("self",))
+            .select_related("attempt")
+            .filter(attempt_id=art.attempt_id)
+            .first()
+        )
+        art = Artifact.objects.get(pk=art.pk)
+        if art.recorded:
+            raise UploadRefused("INVALID_STATE", "this artifact is finished and cannot be replaced")
+        if lease is None or leasing.stale_reason(lease) or lease.attempt.state not in leasing.HELD:
+            raise UploadRefused("FORBIDDEN", "this upload URL ended with its attempt")
+        if art.sha256 and hashlib.sha256(data).hexdigest() != art.sha256:
+            raise UploadRefused("INVALID_REQUEST", "sha256 does not match the upload request")
+        storage.save(key, data)
 
 
 def verified_keys(runner: Runner, lease_id: str, refs: list[dict] | None) -> frozenset[str]:

@@ -3,11 +3,11 @@ parsed) and the translation of a payload into what Delta CI should do. No databa
 
 import hashlib
 import hmac
-import json
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from lib import jsonsafe
 from lib.gitmirror import NULL_SHA
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -49,7 +49,7 @@ def decode(body: bytes, content_type: str) -> dict:
             text = fields.get("payload", [""])[0]
         else:
             text = body.decode("utf-8")
-        payload = json.loads(text)
+        payload = jsonsafe.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadPayload(f"body is not JSON: {type(exc).__name__}") from None
     if not isinstance(payload, dict):

@@ -54,6 +54,32 @@ def test_it_answers_loopback_and_the_token_only(client, db, settings):
     assert b"deltaci_runs" in ok.content
 
 
+def test_by_default_even_loopback_needs_the_token(client, db, settings):
+    """A reverse proxy on the same host makes every visitor a loopback client."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    manage = str(Path(__file__).resolve().parents[2] / "manage.py")
+    code = "from django.conf import settings; print(settings.DELTACI_METRICS_ALLOWED_NETWORKS)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DELTACI_")}
+    out = subprocess.run(
+        [sys.executable, manage, "shell", "-c", code],
+        env={**env, "DELTACI_ENV_FILE": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    settings.DELTACI_METRICS_TOKEN = TOKEN
+    settings.DELTACI_METRICS_ALLOWED_NETWORKS = []
+    for addr in ("127.0.0.1", "::1"):
+        assert client.get("/metrics", REMOTE_ADDR=addr).status_code == 403
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+        assert client.get("/metrics", REMOTE_ADDR=addr, **auth).status_code == 200
+
+
 @pytest.mark.parametrize(
     "headers",
     [

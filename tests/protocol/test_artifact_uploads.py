@@ -156,3 +156,32 @@ def test_cancel_ack_may_record_artifacts(proto, lid):
         proto.cancel_ack(lid, artifacts=[{"type": "file", "uri": answer["uri"]}]).status_code == 200
     )
     assert Artifact.objects.get(name="partial.txt").recorded
+
+
+def test_an_upload_url_ends_with_its_attempt(proto, lid, store):
+    """A URL still within its 15 minutes cannot overwrite a finished artifact (no sha256
+    declared, the case that once let it), nor write one after the attempt ended."""
+    answer = proto.artifact(lid, "out.txt", 5).json()
+    late = proto.artifact(lid, "late.txt", 5).json()
+    assert put(proto, answer, b"first").status_code == 200
+    assert put(proto, answer, b"again").status_code == 200  # the attempt still runs
+    done = proto.complete(lid, artifacts=[{"type": "file", "uri": answer["uri"]}])
+    assert done.status_code == 200
+    art = Artifact.objects.get(name="out.txt")
+    r = put(proto, answer, b"evil!")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "INVALID_STATE"
+    r = put(proto, late, b"late!")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
+    assert (store / art.key).read_bytes() == b"again"
+    assert not any(store.rglob("late.txt"))
+
+
+def test_an_upload_url_ends_when_the_lease_expires(proto, lid, store, time_machine):
+    from django.utils import timezone
+
+    answer = proto.artifact(lid, "a.txt", 3).json()
+    # The URL is valid for 15 minutes; the lease (TTL 120 s, no heartbeat) is not.
+    time_machine.move_to(timezone.now() + timedelta(minutes=10), tick=False)
+    r = put(proto, answer, b"abc")
+    assert r.status_code == 403 and "ended with its attempt" in r.json()["error"]["message"]
+    assert not any(store.rglob("a.txt"))

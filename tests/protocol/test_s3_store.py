@@ -50,6 +50,7 @@ def s3(moto_endpoint, settings):
                 "region_name": "us-east-1",
                 "querystring_expire": 900,
                 "file_overwrite": True,
+                "signature_version": "s3v4",
             },
         },
     }
@@ -119,3 +120,21 @@ def test_a_reference_to_a_missing_s3_object_is_not_recorded(s3, make_run, proto)
         proto.complete(lid, artifacts=[{"type": "file", "uri": answer["uri"]}]).status_code == 200
     )
     assert not Artifact.objects.get(name="never-uploaded.bin").recorded
+
+
+def test_a_presigned_put_is_write_once(s3, make_run, proto):
+    """A presigned URL cannot be withdrawn when its attempt ends: it carries a signed
+    If-None-Match so an existing (finished) object is never replaced."""
+    make_run([job_spec("build")])
+    lid = proto.start()["lease_id"]
+    answer = proto.artifact(lid, "out.bin", 5).json()
+    assert answer["upload"]["headers"]["If-None-Match"] == "*"
+    up = answer["upload"]
+    assert requests.put(up["url"], data=b"first", headers=up["headers"], timeout=10).ok
+    done = proto.complete(lid, artifacts=[{"type": "file", "uri": answer["uri"]}])
+    assert done.status_code == 200
+    again = requests.put(up["url"], data=b"evil!", headers=up["headers"], timeout=10)
+    assert again.status_code == 412, again.text
+    assert "if-none-match" in parse_qs(urlsplit(up["url"]).query)["X-Amz-SignedHeaders"][0]
+    key = answer["uri"].removeprefix("artifact:")
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"first"

@@ -197,3 +197,15 @@ def test_it_accepts_form_encoded_deliveries(client, gh_repo, webhook_secret):
     resp = deliver(client, "push", body, content_type="application/x-www-form-urlencoded")
     assert resp.status_code == 201, resp.content
     assert Run.objects.count() == 1
+
+
+@pytest.mark.parametrize("depth", [100_000, 200], ids=["overflow", "deep"])
+def test_a_signed_but_deeply_nested_body_is_a_400(client, gh_repo, webhook_secret, depth):
+    """200,000 brackets overflow Python's decoder (RecursionError, once a 500); 200 levels
+    decode but exceed lib/jsonsafe's bound."""
+    body = b"[" * depth + b"]" * depth
+    assert_error(deliver(client, "push", body), 400, "INVALID_REQUEST")
+    form = b"payload=" + b"%5B" * depth + b"%5D" * depth
+    resp = deliver(client, "push", form, content_type="application/x-www-form-urlencoded")
+    assert_error(resp, 400, "INVALID_REQUEST")
+    assert Run.objects.count() == 0
