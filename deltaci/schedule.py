@@ -17,6 +17,11 @@ BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    "reconcile-logs": {
+        "task": "deltaci.reconcile_logs",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "reconcile-reports": {
         "task": "deltaci.reconcile_reports",
         "schedule": 120.0,

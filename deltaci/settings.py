@@ -137,6 +137,28 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "control_folder": str(_broker_dir / "control"),
     }
+# Redis broker (deploy/README.md, "Broker"): a task taken by a worker that dies unacked
+# (acks_late) is delivered again after the visibility timeout. It must exceed the
+# longest task (planning's 900 s hard limit) and the longest retry countdown (GitHub
+# reports' 600 s back-off), or Redis would hand a running task to a second worker;
+# the database reconcilers recover lost work sooner (planning lease, reconcile_*).
+DELTACI_BROKER_VISIBILITY_TIMEOUT_SECONDS = env.int(
+    "DELTACI_BROKER_VISIBILITY_TIMEOUT_SECONDS", default=1800
+)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": DELTACI_BROKER_VISIBILITY_TIMEOUT_SECONDS,
+        "socket_connect_timeout": 2,  # an unreachable Redis fails a send fast, not in minutes
+        "socket_timeout": 10,
+    }
+# A send retries briefly (about 0.5 s) and then fails; apps/ops/dispatch.py logs it and
+# the reconcilers send the work again, so a request never hangs on a dead broker.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 
 # --- Artifact store ------------------------------------------------------------------
 ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="file")

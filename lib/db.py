@@ -41,21 +41,43 @@ def fetch_prepared(sql: str, params: dict) -> list[tuple]:
         with conn.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description else []
-    raw = conn.connection
-    cursor = conn.__dict__.get("_prepared_cursor")  # Django connections are per thread
-    if raw is None or cursor is None or cursor.connection is not raw or cursor.closed:
-        cursor = _prepared_cursor(conn)
+    cursor = _prepared_cursor(conn)
     try:
-        cursor.execute(sql, params, prepare=True)
+        try:
+            cursor.execute(sql, params, prepare=True)
+        except Exception:
+            if not _reconnect_after_loss(conn, cursor):
+                raise
+            cursor = _prepared_cursor(conn)
+            cursor.execute(sql, params, prepare=True)
         return cursor.fetchall() if cursor.description else []
     except Exception:
         with conn.wrap_database_errors:  # Django's exception classes, errors_occurred set
             raise
 
 
+def _reconnect_after_loss(conn, cursor) -> bool:
+    """After a PostgreSQL restart (or pg_terminate_backend) a kept connection is dead,
+    and this path, unlike Django's cursors, skips Django's per-request health check:
+    the first statement on each thread would fail. When the statement failed because
+    the connection is gone and no transaction was open (so nothing of the caller's is
+    lost, and the statement never ran), drop the connection so the caller may retry
+    once on a new one. Inside a transaction the error stands, as Django's would."""
+    if conn.in_atomic_block or not (cursor.connection.closed or cursor.connection.broken):
+        return False
+    conn.close()
+    return True
+
+
 def _prepared_cursor(conn) -> Any:
+    """This thread's prepared-statement cursor on the current connection (Django
+    connections are per thread), made anew after a reconnect."""
     import psycopg
 
+    raw = conn.connection
+    cursor = conn.__dict__.get("_prepared_cursor")
+    if raw is not None and cursor is not None and cursor.connection is raw and not cursor.closed:
+        return cursor
     conn.ensure_connection()
     raw = conn.connection
     if raw.prepare_threshold is None:  # Django turns preparing off; its own cursors bind

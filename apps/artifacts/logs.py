@@ -2,12 +2,19 @@
 policy with a visible marker), read live by the run page, finalised into one log
 artifact in the store when the attempt ends."""
 
+from datetime import datetime, timedelta
+
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 
 from apps.artifacts import storage
 from apps.artifacts.models import Artifact, ArtifactType, LogChunk
+from apps.runs.choices import ATTEMPT_TERMINAL
 from apps.runs.models import JobAttempt
+
+FINAL_NAME = "log.txt"  # reserved: runners may not upload an artifact of this name
+FINALIZE_QUIET = timedelta(minutes=2)  # leave the after-commit task this long to do it
+FINALIZE_HORIZON = timedelta(days=1)  # runs older than this are not looked at again
 
 
 class LogGap(Exception):
@@ -71,7 +78,7 @@ def read(attempt: JobAttempt, start: int = 0, limit: int | None = None) -> bytes
 def log_key(attempt: JobAttempt) -> str:
     """The finalised log's key: reserved in the attempt's prefix, so a runner artifact
     that merely declares the type "log" can never shadow it."""
-    return storage.attempt_prefix(attempt) + "log.txt"
+    return storage.attempt_prefix(attempt) + FINAL_NAME
 
 
 def tail(attempt: JobAttempt, nbytes: int = 64 * 1024) -> bytes:
@@ -91,7 +98,7 @@ def finalize(attempt_id: int) -> Artifact | None:
     with transaction.atomic():
         art = Artifact.objects.create(
             attempt=attempt,
-            name="log.txt",
+            name=FINAL_NAME,
             artifact_type=ArtifactType.LOG,
             key=key,
             size=len(data),
@@ -100,3 +107,21 @@ def finalize(attempt_id: int) -> Artifact | None:
         )
         LogChunk.objects.filter(attempt=attempt).delete()
     return art
+
+
+def left_behind(now: datetime, limit: int = 200) -> list[int]:
+    """Attempts that ran and ended a while ago but whose log was never finalised (the
+    after-commit task was not sent, or its worker died): for reconcile_logs. The run's
+    creation time bounds the scan through the (state, run_created_at) index."""
+    finalised = Artifact.objects.filter(attempt_id=OuterRef("pk"), name=FINAL_NAME)
+    return list(
+        JobAttempt.objects.filter(
+            state__in=ATTEMPT_TERMINAL,
+            run_created_at__gte=now - FINALIZE_HORIZON,
+            leased_at__isnull=False,
+            finished_at__lte=now - FINALIZE_QUIET,
+        )
+        .exclude(Exists(finalised))
+        .order_by("id")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -39,6 +39,19 @@ def _request_analysis(attempt_id: int) -> None:
         log.warning("AI analysis of attempt %s not queued: %s", attempt_id, exc)
 
 
+@shared_task(name="deltaci.reconcile_logs", expires=60)
+def reconcile_logs() -> int:
+    """Logs of ended attempts that were never finalised (the broker was down when the
+    attempt ended, or the worker died) are sent to finalize_log again."""
+    from django.utils import timezone
+
+    from apps.artifacts.logs import left_behind
+    from apps.ops.dispatch import dispatch
+
+    ids = left_behind(timezone.now())
+    return sum(dispatch(finalize_log, pk) for pk in ids)
+
+
 @shared_task(name="deltaci.cleanup_retention", acks_late=True, expires=3600)
 def cleanup_retention() -> dict:
     """The daily beat task: the same code as `manage.py cleanup_retention`."""

@@ -28,3 +28,23 @@ def check_metrics_settings(app_configs, **kwargs) -> list[Error]:
     if path and os.path.isdir(path) and not os.access(path, os.W_OK):
         errors.append(Error(f"PROMETHEUS_MULTIPROC_DIR {path} is not writable", id="ops.E003"))
     return errors
+
+
+@register()
+def check_broker_settings(app_configs, **kwargs) -> list[Error]:
+    """A visibility timeout shorter than a task's run or retry wait makes Redis deliver
+    the same task to a second worker while the first still holds it."""
+    from apps.runs.tasks import plan_run
+    from apps.vcs.tasks import MAX_BACKOFF
+
+    floor = max(plan_run.time_limit or 0, MAX_BACKOFF)
+    timeout = settings.DELTACI_BROKER_VISIBILITY_TIMEOUT_SECONDS
+    if timeout <= floor:
+        return [
+            Error(
+                f"DELTACI_BROKER_VISIBILITY_TIMEOUT_SECONDS must exceed {floor} (the longest "
+                "task time limit and retry back-off)",
+                id="ops.E004",
+            )
+        ]
+    return []

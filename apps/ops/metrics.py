@@ -35,6 +35,11 @@ STALE_ANSWERS = Counter(
     "Runner messages answered 409 STALE_LEASE, by endpoint and reason.",
     ["endpoint", "reason"],
 )
+TASK_DISPATCH_FAILURES = Counter(
+    "deltaci_task_dispatch_failures",
+    "Celery tasks that could not be sent (broker down); a reconciler sends them again.",
+    ["task"],
+)
 
 
 class _ProcessCollector:

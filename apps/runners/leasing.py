@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.actions import record
+from apps.ops.dispatch import dispatch_on_commit
 from apps.runners import leasesql
 from apps.runners.choices import LEASE_LIVE, LeaseState
 from apps.runners.models import Lease, Runner
@@ -346,12 +347,8 @@ def revoke(lease: Lease, *, actor: str, why: str = "revoked by an operator") -> 
 
 
 def after_attempt_end(attempt: JobAttempt) -> None:
-    """Once the attempt's end commits: finalise its live log into the artifact store."""
-    pk = attempt.pk
+    """Once the attempt's end commits: finalise its live log into the artifact store
+    (reconcile_logs sends it again if the broker was down)."""
+    from apps.artifacts.tasks import finalize_log
 
-    def _finalize() -> None:
-        from apps.artifacts.tasks import finalize_log
-
-        finalize_log.delay(pk)
-
-    transaction.on_commit(_finalize)
+    dispatch_on_commit(finalize_log, attempt.pk)

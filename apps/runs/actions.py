@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.actions import record
+from apps.ops.dispatch import dispatch_on_commit
 from apps.runs import engine, states
 from apps.runs.choices import (
     ATTEMPT_LEASED,
@@ -53,7 +54,10 @@ def do_create_run(
     rerun_scope: str = "",
 ) -> tuple[Run, bool]:
     """A run in CREATED with planning dispatched on commit, or the existing run of the
-    same trigger key (duplicate deliveries create nothing)."""
+    same trigger key (duplicate deliveries create nothing). With the broker down the run
+    is still created (reconcile_planning sends its planning later)."""
+    from apps.runs.tasks import plan_run
+
     key = event_key or f"{trigger}:{uuid.uuid4()}"
     existing = Run.objects.filter(repository=repository, event_key=key).first()
     if existing:
@@ -75,16 +79,10 @@ def do_create_run(
                 attempt=(rerun_of.attempt + 1) if rerun_of else 1,
             )
             record("run.create", actor=actor, run=run, target=ref, trigger=trigger, sha=commit_sha)
-            transaction.on_commit(lambda: _dispatch_planning(run.pk))
+            dispatch_on_commit(plan_run, run.pk)
     except IntegrityError:
         return Run.objects.get(repository=repository, event_key=key), False
     return run, True
-
-
-def _dispatch_planning(run_id: int) -> None:
-    from apps.runs.tasks import plan_run
-
-    plan_run.delay(run_id)
 
 
 @transaction.atomic

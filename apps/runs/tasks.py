@@ -6,6 +6,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from apps.ops.dispatch import dispatch
 from apps.runs.choices import RunState
 from apps.runs.models import Run
 from lib.logging import bind, unbind
@@ -34,6 +35,4 @@ def reconcile_planning() -> int:
             "pk", flat=True
         )[:100]
     )
-    for run_id in ids:
-        plan_run.delay(run_id)
-    return len(ids)
+    return sum(dispatch(plan_run, run_id) for run_id in ids)

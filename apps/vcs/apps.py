@@ -1,8 +1,4 @@
-import logging
-
 from django.apps import AppConfig
-
-log = logging.getLogger(__name__)
 
 
 class VcsConfig(AppConfig):
@@ -20,6 +16,7 @@ def report_transition(run_id: int, state: str) -> None:
     """Called after a run's transition commits: report it to GitHub, for runs of GitHub
     repositories. A dispatch failure is logged and shown on the run, never raised into
     the code that moved the run."""
+    from apps.ops.dispatch import dispatch
     from apps.runs.models import Run
     from apps.vcs import auth
     from apps.vcs.tasks import report_run
@@ -31,10 +28,7 @@ def report_transition(run_id: int, state: str) -> None:
             report_status="disabled", report_error="GitHub is not configured"
         )
         return
-    try:
-        report_run.delay(run_id, state)
-    except Exception as exc:  # broker down, or a bug in eager mode: the run stays as it is
-        log.exception("could not dispatch GitHub reporting of run %s", run_id)
+    if not dispatch(report_run, run_id, state):  # logged and counted; reconciled later
         Run.objects.filter(pk=run_id).update(
-            report_status="pending", report_error=f"reporting not dispatched: {exc}"[:2000]
+            report_status="pending", report_error="reporting not dispatched (broker unavailable)"
         )

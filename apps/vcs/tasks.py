@@ -8,6 +8,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from apps.ops.dispatch import dispatch
 from apps.runs.choices import RUN_TERMINAL
 from apps.runs.models import Run
 from apps.vcs import github, reporting
@@ -83,6 +84,4 @@ def reconcile_reports() -> int:
     ).exclude(busy_until__gt=now)
     ids = set(unreported.values_list("pk", flat=True)[:200])
     ids |= set(dirty.values_list("run_id", flat=True)[:200])
-    for run_id in sorted(ids):
-        report_run.delay(run_id, "reconcile")
-    return len(ids)
+    return sum(dispatch(report_run, run_id, "reconcile") for run_id in sorted(ids))
