@@ -13,19 +13,29 @@ _BAD = {"FAILED", "PLAN_FAILED", "TIMEOUT", "TIMED_OUT", "STALE", "failed", "err
 _QUIET = {"CANCELED", "CANCEL_REQUESTED", "SKIPPED", "skipped"}
 
 
-@register.filter
-def duration(value: timedelta | None) -> str:
-    """1h 02m, 3m 05s, 12s, or an em dash."""
-    if value is None:
+def human_seconds(seconds: float | None) -> str:
+    """1h 02m, 3m 05s, 12s, <1s (never "0s"), or an em dash."""
+    if seconds is None:
         return "—"
-    seconds = max(0, int(value.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
+    if seconds < 1:
+        return "<1s"
+    hours, rest = divmod(int(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
         return f"{hours}h {minutes:02d}m"
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    return human_seconds(None if value is None else value.total_seconds())
+
+
+@register.filter
+def seconds(value: float | None) -> str:
+    return "" if value is None else human_seconds(value)
 
 
 @register.filter
