@@ -63,3 +63,31 @@ def short_ref(ref: str) -> str:
         if (ref or "").startswith(prefix):
             return ref[len(prefix) :]
     return ref or ""
+
+
+_PLAIN = {
+    "CREATED": "created",
+    "PLANNING": "planning",
+    "PLAN_FAILED": "planning failed",
+    "QUEUED": "queued",
+    "PENDING": "waiting",
+    "RUNNING": "running",
+    "LEASED": "handed to a runner",
+    "STARTING": "starting",
+    "UPLOADING": "uploading",
+    "CANCEL_REQUESTED": "cancelling",
+    "SUCCESS": "succeeded",
+    "SUCCEEDED": "succeeded",
+    "FAILED": "failed",
+    "TIMED_OUT": "timed out",
+    "TIMEOUT": "timed out",
+    "CANCELED": "cancelled",
+    "SKIPPED": "skipped",
+    "STALE": "lost (runner stopped answering)",
+}
+
+
+@register.filter
+def plain_state(state: str) -> str:
+    """A state in plain words (the code itself goes in a title)."""
+    return _PLAIN.get(state, (state or "").replace("_", " ").lower())
