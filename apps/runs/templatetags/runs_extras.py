@@ -91,3 +91,34 @@ _PLAIN = {
 def plain_state(state: str) -> str:
     """A state in plain words (the code itself goes in a title)."""
     return _PLAIN.get(state, (state or "").replace("_", " ").lower())
+
+
+_CODES = {
+    "FILE_CHANGED": "files changed",
+    "DEPENDENCY_CHANGED": "a dependency changed",
+    "GLOBAL_FILE_CHANGED": "a global file changed",
+    "UNKNOWN_IMPACT": "impact unknown",
+    "DIFF_UNAVAILABLE": "no diff",
+    "MANIFEST_UNREADABLE": "build file unreadable",
+    "PATHS_MATCHED": "paths matched",
+    "ALWAYS": "runs on every change",
+    "REQUIRED_BY_POLICY": "required by policy",
+    "POLICY_FULL": "full planning",
+    "NEEDED_BY": "needed by a job that runs",
+    "NOT_AFFECTED": "not affected",
+    "DOCS_ONLY": "docs only",
+    "PATHS_NOT_MATCHED": "paths not matched",
+    "NEED_FAILED": "a job it needs failed",
+    "RERUN_FAILED": "rerun: did not succeed before",
+    "SUCCEEDED_BEFORE": "succeeded before",
+    "RUN_CANCELED": "the run was cancelled",
+    "JOB_CANCELED": "the job was cancelled",
+    "TIMEOUT": "time limit reached",
+    "SUPERSEDED": "superseded by a newer run",
+}
+
+
+@register.filter
+def plain_code(code: str) -> str:
+    """A reason or cancel code in plain words (pages show the code on hover)."""
+    return _CODES.get(code, (code or "").replace("_", " ").lower())
