@@ -1,8 +1,8 @@
 """The last step shared by every source: planning mode, required jobs, the needs
 closure and the limits. Works on candidates that already know whether and why they run.
 
-If a job runs, every job it needs runs too: a pulled-in job takes the reason code of
-the job that needs it and says so in its reason ("needed by X, which runs because ...").
+If a job runs, every job it needs runs too: a pulled-in job has the code NEEDED_BY and
+says why in its reason ("needed by X, which runs because ...").
 """
 
 from collections.abc import Callable
@@ -108,7 +108,7 @@ def _close_needs(candidates: list[Candidate], by_name: dict[str, Candidate]) -> 
             origin[need] = why
             reason = f"needed by {dependent.name}, which runs because {_lower(why)}"
             needed.run = True
-            needed.why = Why(dependent.why.code, reason, dependent.why.triggered_by)
+            needed.why = Why(codes.NEEDED_BY, reason, dependent.why.triggered_by)
             queue.append(needed)
 
 

@@ -29,6 +29,18 @@ def need_failed(state: str, reason_code: str) -> bool:
     return state in _FAILED_JOB or (state == JobState.SKIPPED and reason_code == NEED_FAILED)
 
 
+def _broken_reason(failed: list[str], broken: int) -> str:
+    """The outcome names the jobs that failed; jobs skipped because a need failed are
+    only counted (they did not fail, they never ran)."""
+    skipped = broken - len(failed)
+    parts = [f"required job(s) failed: {', '.join(failed[:20])}"] if failed else []
+    if len(failed) > 20:
+        parts[0] += f" and {len(failed) - 20} more"
+    if skipped:
+        parts.append(f"{skipped} required job(s) skipped because a job they need failed")
+    return "; ".join(parts)
+
+
 def need_met(state: str, reason_code: str) -> bool:
     """Succeeded, or skipped by the planner (not affected by the diff: nothing to wait for)."""
     return state == JobState.SUCCEEDED or (state == JobState.SKIPPED and reason_code != NEED_FAILED)
@@ -202,14 +214,14 @@ def advance_run(run: Run, *, actor: str = "system") -> None:
     # A required job that did not succeed breaks the run, including one skipped because
     # its need failed (even an allow-failure need); planner-skipped jobs are not required.
     broken = [
-        name
+        (state == JobState.SKIPPED, name)
         for name, state, code in jobs.filter(required=True, allow_failure=False).values_list(
             "name", "state", "reason_code"
         )
         if need_failed(state, code)
     ]
     if broken:
-        reason = "required job(s) failed: " + ", ".join(sorted(broken)[:20])
+        reason = _broken_reason(sorted(n for skip, n in broken if not skip), len(broken))
         states.transition(states.RUN, run, RunState.FAILED, why=reason, actor=actor, reason=reason)
     else:
         states.transition(

@@ -136,6 +136,7 @@ def failed_only_plan(previous: Run) -> dict:
     plan = dict(previous.plan)
     states_by_name = dict(previous.jobs.values_list("name", "state"))
     keep = {n for n, s in states_by_name.items() if s not in (JobState.SUCCEEDED, JobState.SKIPPED)}
+    did_not_succeed = set(keep)
     jobs = [j for j in plan.get("jobs", [])]
     grew = True
     while grew:
@@ -162,11 +163,13 @@ def failed_only_plan(previous: Run) -> dict:
         for j in jobs
         if j["name"] not in keep
     ]
-    plan.update(
-        jobs=new_jobs,
-        skipped=skipped,
-        explain=f"Failed-only rerun of run {previous.pk}. " + plan.get("explain", ""),
+    again = sum(1 for j in new_jobs if j["name"] in did_not_succeed)
+    explain = (
+        f"Failed-only rerun of run {previous.pk}: {len(new_jobs)} job(s) run again "
+        f"({again} that did not succeed there, {len(new_jobs) - again} that need them); "
+        f"{len(skipped)} that succeeded there are not rerun."
     )
+    plan.update(jobs=new_jobs, skipped=skipped, explain=explain)
     return plan
 
 

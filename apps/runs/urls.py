@@ -11,7 +11,9 @@ urlpatterns = [
     path("login", auth_views.LoginView.as_view(), name="login"),
     path("logout", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
     path("runs", views.run_list, name="run-list"),
+    path("runs/live", views.run_list_live, name="run-list-live"),
     path("runs/<int:run_id>", views.run_detail, name="run-detail"),
+    path("runs/<int:run_id>/live", views.run_live, name="run-live"),
     path("runs/<int:run_id>/cancel", views.cancel_run, name="run-cancel"),
     path("runs/<int:run_id>/rerun", views.rerun_run, name="run-rerun"),
     path(
@@ -23,6 +25,11 @@ urlpatterns = [
         "runs/<int:run_id>/attempts/<int:attempt_id>/log/tail",
         views.attempt_log_tail,
         name="attempt-log-tail",
+    ),
+    path(
+        "runs/<int:run_id>/attempts/<int:attempt_id>/log/lines",
+        views.attempt_log_lines,
+        name="attempt-log-lines",
     ),
     path(
         "runs/<int:run_id>/attempts/<int:attempt_id>/log/raw",

@@ -4,23 +4,26 @@ gather it with apps/runs/pages, render. Writes are POST with CSRF and call one a
 
 import re
 import secrets
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.artifacts import logs
-from apps.artifacts.models import Artifact, ArtifactType
 from apps.audit.actions import actor_name
 from apps.runs import access
 from apps.runs.actions import RunError, do_cancel_run, do_rerun_run
 from apps.runs.models import JobAttempt, Run
+from apps.runs.pages import live
+from apps.runs.pages import logs as log_pages
 from apps.runs.pages.detail import run_page
 from apps.runs.pages.forms import RunFilterForm
-from apps.runs.pages.logs import MAX_OFFSET, window
+from apps.runs.pages.logpage import line_number, log_page, tail_answer
+from apps.runs.pages.logs import MAX_OFFSET
 from apps.runs.pages.repositories import repository_rows
 
 RUNS_PER_PAGE = 25
@@ -47,8 +50,7 @@ def repositories(request):
     return render(request, "runs/repositories.html", {"rows": repository_rows(request.user)})
 
 
-@require_GET
-def run_list(request):
+def _run_list_page(request) -> dict:
     form = RunFilterForm(request.GET or None, user=request.user)
     qs = form.apply(access.visible_runs(request.user).select_related("repository"))
     page = Paginator(qs.order_by("-created_at", "-id"), RUNS_PER_PAGE).get_page(
@@ -56,17 +58,61 @@ def run_list(request):
     )
     query = request.GET.copy()
     query.pop("page", None)
-    return render(
-        request, "runs/run_list.html", {"form": form, "page": page, "query": query.urlencode()}
-    )
+    return {"form": form, "page": page, "query": query.urlencode()}
+
+
+def _live(request, version: str, template: str, context: Callable[[], dict]) -> HttpResponse:
+    """A live part of a page, or 304 (nothing rendered) when the poll has this version."""
+    if live.matches(request, version):
+        response = HttpResponseNotModified()
+    else:
+        response = render(request, template, {**context(), "etag": version})
+    response["ETag"] = version
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@require_GET
+def run_list(request):
+    context = _run_list_page(request)
+    page = context["page"]
+    context.update(etag=live.runs_version(page), final=live.runs_are_final(page))
+    return render(request, "runs/run_list.html", context)
+
+
+@require_GET
+def run_list_live(request):
+    """The runs list's table for the page's poll (same filters and page)."""
+    context = _run_list_page(request)
+    page = context["page"]
+    context["final"] = live.runs_are_final(page)
+    return _live(request, live.runs_version(page), "runs/_partials/run_rows.html", lambda: context)
+
+
+def _run_context(request, run: Run) -> dict:
+    context = run_page(run, request.user)
+    context["nonce"] = secrets.token_hex(16)  # one rerun per form, however often posted
+    return context
 
 
 @require_GET
 def run_detail(request, run_id: int):
     run = _run(request, run_id)
-    context = run_page(run, request.user)
-    context["nonce"] = secrets.token_hex(16)  # one rerun per form, however often posted
+    version = live.run_version(run)  # before the content: a change between is not lost
+    context = _run_context(request, run)
+    context.update(etag=version, final=live.run_is_final(run))
     return render(request, "runs/run_detail.html", context)
+
+
+@require_GET
+def run_live(request, run_id: int):
+    """The run page's changing part for its poll; 304 while nothing changed."""
+    run = _run(request, run_id)
+
+    def context() -> dict:
+        return {**_run_context(request, run), "final": live.run_is_final(run)}
+
+    return _live(request, live.run_version(run), "runs/_partials/run_live.html", context)
 
 
 @require_POST
@@ -110,44 +156,51 @@ def rerun_run(request, run_id: int):
 @require_GET
 def attempt_log(request, run_id: int, attempt_id: int):
     attempt = _attempt(request, run_id, attempt_id)
-    shown = window(attempt)
-    expired = (
-        not shown.size
-        and Artifact.objects.filter(
-            attempt=attempt, artifact_type=ArtifactType.LOG, deleted_at__isnull=False
-        ).exists()
-    )
-    return render(
-        request,
-        "runs/attempt_log.html",
+    return render(request, "runs/attempt_log.html", log_page(attempt, request.GET))
+
+
+@require_GET
+def attempt_log_lines(request, run_id: int, attempt_id: int):
+    """Lines `?from=`..`?to=` of the log as HTML, for the page's windows."""
+    first, last = line_number(request.GET.get("from")), line_number(request.GET.get("to"))
+    if first is None or last is None or not 0 <= last - first < log_pages.MAX_LINES:
+        return JsonResponse(
+            {"error": f"from and to must be line numbers at most {log_pages.MAX_LINES} apart"},
+            status=400,
+        )
+    log = log_pages.load(_attempt(request, run_id, attempt_id))
+    last = min(last, log.total)
+    return JsonResponse(
         {
-            "attempt": attempt,
-            "run": attempt.run,
-            "job": attempt.job,
-            "log": shown,
-            "expired": expired,
-        },
+            "first": first,
+            "last": last,
+            "total": log.total,
+            "html": str(log_pages.render(log, first, last)),
+        }
     )
 
 
 @require_GET
 def attempt_log_tail(request, run_id: int, attempt_id: int):
-    """The live tail's poll: lines from `?offset=` as escaped HTML, and the next offset."""
+    """The live tail's poll: lines from `?offset=` as escaped HTML, and the next offset;
+    304 while neither the attempt's state nor its log changed since the last poll."""
     raw = request.GET.get("offset", "0")
     if not raw.isdigit() or len(raw) > 15 or int(raw) > MAX_OFFSET:
         return JsonResponse({"error": "offset must be a non-negative byte offset"}, status=400)
     attempt = _attempt(request, run_id, attempt_id)
-    shown = window(attempt, int(raw))
-    return JsonResponse(
-        {
-            "offset": shown.end,
-            "first_line": shown.first_line,
-            "html": str(shown.html),
-            "size": shown.size,
-            "finished": shown.finished,
-            "state": attempt.state,
-        }
-    )
+
+    def version(offset: int) -> str:
+        return live.etag("log", attempt.pk, attempt.state, attempt.log_size, offset)
+
+    if live.matches(request, version(int(raw))):
+        response = HttpResponseNotModified()
+        response["ETag"] = version(int(raw))
+    else:
+        answer = tail_answer(attempt, int(raw))
+        response = JsonResponse(answer)
+        response["ETag"] = version(answer["offset"])  # what the next poll will send
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @require_GET

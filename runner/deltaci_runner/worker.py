@@ -205,11 +205,14 @@ class Worker:
                 self.step_index = index
                 self.phase = f"step {index}/{len(self.steps)}"
                 self.spool.note(f"step {index}/{len(self.steps)}: {first_line(step)}")
+                began = time.monotonic()
                 rc = self.supervisor.run(self.executor.start(step, ctx))
+                took = time.monotonic() - began  # the run page shows it per step section
                 if rc != 0:
-                    self.spool.note(f"step {index} failed with exit code {rc}")
+                    self.spool.note(f"step {index} failed with exit code {rc} after {took:.2f}s")
                     summary = f"step {index}/{len(self.steps)} failed with exit code {rc}"
                     return Outcome("FAILED", rc, f"{summary}: {first_line(step)}")
+                self.spool.note(f"step {index} done in {took:.2f}s")
         finally:
             if proxy:
                 proxy.stop()

@@ -5,25 +5,14 @@ log and a live tail. Screenshots go into the test's temporary directory.
 Needs Debian's `chromium` and `chromium-driver` packages; skipped with a reason without.
 """
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from apps.runs.models import Run
+from tests.browser.conftest import BROWSER
 from tests.conftest import job_spec
 from tests.pages.factory import JUNIT_FAIL, lease, run_attempt, send_log
 
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() or not Path(DRIVER).exists(),
-        reason="needs /usr/bin/chromium and chromedriver: apt-get install chromium chromium-driver",
-    ),
-]
+pytestmark = BROWSER
 
 LOG = (
     b"collecting ...\n"
@@ -31,33 +20,6 @@ LOG = (
     b" - <script>alert(1)</script>\n"
     b"\x1b[32m1 passed\x1b[0m, \x1b[31m1 failed\x1b[0m\n"
 )
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

@@ -40,8 +40,10 @@ def private_urls(run) -> list[str]:
     log = f"{base}/attempts/{run.attempt_id}/log"
     return [
         base,
+        f"{base}/live",
         log,
         f"{log}/tail?offset=0",
+        f"{log}/lines?from=1&to=2",
         f"{log}/raw",
         *(f"/artifacts/{pk}/download" for pk in run.artifact_ids),
     ]

@@ -33,7 +33,7 @@ def test_it_shows_escaped_coloured_numbered_lines(finished, client):
     assert '<div class="line" id="L1"><a class="ln" href="#L1">1</a>' in html
     assert 'id="L2"' in html and "plain &amp; simple" in html
     assert "Download raw log" in html
-    assert "logtail.js" not in html  # finished: no live tail
+    assert 'data-live="0"' in html  # finished: no live tail
 
 
 def test_it_downloads_the_raw_log_as_a_plain_text_attachment(finished, client):
@@ -64,6 +64,8 @@ def test_it_tails_a_running_attempt_by_offset(public, make_run, runner, client):
         "size": 11,
         "finished": False,
         "state": "LEASED",
+        "total": 2,
+        "badge": '<span class="state st-active">LEASED</span>',
     }
     send_log(runner, lid, b"ee\n\x1b[1mfour\x1b[0m\n", start=11)
     tail = client.get(url(run, aid, "/tail"), {"offset": 8}).json()
@@ -93,12 +95,12 @@ def test_it_clamps_an_offset_past_the_end(finished, client):
 def test_it_shows_only_the_end_of_a_huge_log_with_true_line_numbers(
     public, make_run, runner, artifact_store, client, monkeypatch
 ):
-    monkeypatch.setattr(log_pages, "PAGE_BYTES", 100)
+    monkeypatch.setattr(log_pages, "WINDOW", 11)
     run = make_run()
     body = b"".join(b"line %03d\n" % i for i in range(1, 101))  # 9 bytes a line
     g = run_attempt(runner, log=body)
     html = client.get(url(run, g["attempt_id"])).content.decode()
-    assert "Showing the end of the log" in html
+    assert "Show earlier lines" in html
     assert 'id="L100"' in html and "line 100" in html
     assert 'id="L90"' in html and 'id="L89"' not in html and "line 001" not in html
 

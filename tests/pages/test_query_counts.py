@@ -135,3 +135,28 @@ def test_it_lists_runs_in_bounded_queries(repo, clients, django_assert_max_num_q
         c.get("/runs")
     assert count(c, "/runs") == count(c, "/runs?page=2") == count(c, "/runs?state=SUCCESS")
     assert count(c, "/") <= LIST_PAGE_MAX
+
+
+LIVE_304_MAX = 6
+LOG_PAGE_MAX = 10
+
+
+def test_it_polls_the_live_parts_in_bounded_queries(repo, runner, clients):
+    big = big_run(repo, runner, jobs=300)
+    c = clients["member"]
+    with CaptureQueriesContext(connection) as ctx:
+        r = c.get(f"/runs/{big.pk}/live")
+    assert r.status_code == 200 and len(ctx.captured_queries) <= RUN_PAGE_MAX + 1
+    with CaptureQueriesContext(connection) as ctx:
+        assert c.get(f"/runs/{big.pk}/live", HTTP_IF_NONE_MATCH=r["ETag"]).status_code == 304
+    assert len(ctx.captured_queries) <= LIVE_304_MAX
+    assert count(c, "/runs/live") <= LIST_PAGE_MAX
+
+
+def test_it_serves_log_pages_in_bounded_queries(repo, runner, clients):
+    big = big_run(repo, runner, jobs=3)
+    attempt = JobAttempt.objects.filter(run=big).first()
+    c = clients["member"]
+    base = f"/runs/{big.pk}/attempts/{attempt.pk}/log"
+    for url in (base, f"{base}?q=x&line=5", f"{base}/lines?from=1&to=9", f"{base}/tail?offset=0"):
+        assert count(c, url) <= LOG_PAGE_MAX, url

@@ -50,7 +50,7 @@ def test_it_explains_the_run_and_lays_out_jobs_by_stage(public, make_run, runner
     assert "build" in stage1 and "lint" in stage1 and '"job-name">test<' in stage2
     assert "exit 3" in html and "on r1" in html
     assert "skipped because build did not succeed" in html
-    assert "NOT_AFFECTED" in html and "no file of docs changed" in html
+    assert 'title="NOT_AFFECTED">not affected<' in html and "no file of docs changed" in html
 
 
 def test_it_shows_the_planning_error_of_a_plan_failed_run(public, client):

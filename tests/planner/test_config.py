@@ -95,7 +95,7 @@ def test_a_running_job_pulls_in_what_it_needs(repo, base):
     repo.commit({"tests/t.py": "2"})
     run = jobs(repo.plan(base))
     assert run["unit-tests"]["reason_code"] == "PATHS_MATCHED"
-    assert run["build"]["reason_code"] == "PATHS_MATCHED"
+    assert run["build"]["reason_code"] == "NEEDED_BY"
     assert run["build"]["reason"] == (
         "needed by unit-tests, which runs because changed paths match src/**/*.py, "
         "tests/**: tests/t.py"

@@ -193,7 +193,7 @@ def test_required_jobs_run_with_what_they_need(repo, base):
     plan = repo.plan(base, policy_kw={"required_jobs": ["web:test", "svc/api:lint"]})
     run = jobs(plan)
     assert run["web:test"]["reason_code"] == "REQUIRED_BY_POLICY"
-    assert run["web:build"]["reason_code"] == "REQUIRED_BY_POLICY"
+    assert run["web:build"]["reason_code"] == "NEEDED_BY"
     assert run["web:build"]["reason"].startswith("needed by web:test, which runs because")
     assert "web:lint" in skipped(plan)
     assert run["svc/api:lint"]["required"] is True

@@ -13,11 +13,13 @@ from apps.artifacts.models import Artifact, ArtifactType
 from apps.runs import access
 from apps.runs.choices import JOB_ACTIVE, RUN_ACTIVE, RUN_TERMINAL, JobState, RunState
 from apps.runs.models import Job, JobAttempt, Run, StateEvent
+from apps.runs.pages.dag import layout
 from apps.runs.pages.testresults import summarize
 
 MAX_CHANGED_PATHS_SHOWN = 200
 _CANCELLABLE = tuple(s for s in RUN_ACTIVE if s != RunState.CANCEL_REQUESTED)
 _FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
+_BROKEN_JOB = (JobState.FAILED, JobState.TIMED_OUT)
 
 
 def duration(start: datetime | None, end: datetime | None) -> timedelta | None:
@@ -105,11 +107,14 @@ def run_page(run: Run, user) -> dict:
     plan = run.plan or {}
     changed = list(plan.get("changed_paths") or [])
     states = {j.state for j in jobs}
+    stages = _stages(planned)
     return {
         "run": run,
         "run_url": reverse("run-detail", args=[run.pk]),  # once, not per attempt
         "duration": duration(run.started_at or run.created_at, run.finished_at),
-        "stages": _stages(planned),
+        "stages": stages,
+        "graph": layout(stages),
+        "failed_jobs": [v for v in planned if v.job.state in _BROKEN_JOB],
         "skipped": not_run,
         "job_count": len(jobs),
         "active_jobs": sum(1 for j in jobs if j.state in JOB_ACTIVE),
