@@ -11,6 +11,7 @@ urlpatterns = [
     path("login", auth_views.LoginView.as_view(), name="login"),
     path("logout", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
     path("runs", views.run_list, name="run-list"),
+    path("repos/<slug:name>/tests", views.repository_test_history, name="repo-tests"),
     path("runs/<int:run_id>", views.run_detail, name="run-detail"),
     path("runs/<int:run_id>/cancel", views.cancel_run, name="run-cancel"),
     path("runs/<int:run_id>/rerun", views.rerun_run, name="run-rerun"),
