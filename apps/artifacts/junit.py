@@ -46,8 +46,11 @@ _TRIES = {  # element -> (outcome of that try, label in the message)
     "rerunError": (ERROR, "rerun error"),
 }
 _BAD = (FAILED, ERROR)
-# C0 controls XML 1.0 forbids, ANSI CSI sequences and lone escapes, non-characters.
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# ANSI CSI sequences (colours), then C0 controls XML 1.0 forbids and non-characters.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+_FORBIDDEN = str.maketrans(
+    dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF])
+)
 _CHARREF = re.compile(r"&#(x[0-9a-fA-F]{1,8}|[0-9]{1,10});")
 _DECLARED = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]{1,40})[\"']")
 _GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -139,7 +142,7 @@ class _Try:
     body: _Text
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     """A <testcase> or a <testsuite> being read."""
 
@@ -151,6 +154,7 @@ class _Open:
     keep: bool = True
     key: int = 0
     covered: bool = False  # a suite whose tests were counted (cases, totals or an error)
+    name: str = ""  # a suite's name, or its nearest named ancestor's
 
 
 def _message(tries: list[_Try], output: str) -> str:
@@ -185,7 +189,7 @@ class _Reader:
     # -- expat handlers --------------------------------------------------------------
     def start(self, tag: str, attrs: dict) -> None:
         self.depth += 1
-        kind = tag.rsplit("}", 1)[-1]
+        kind = tag.rsplit("}", 1)[-1] if "}" in tag else tag
         if self.case is not None:
             self._start_inside(self.case, kind, attrs)
         elif kind == "testcase" and self.suites:
@@ -226,15 +230,17 @@ class _Reader:
                 self.top_times.append(time)
         if len(self.suites) >= MAX_DEPTH:
             raise ReportRejected(f"test suites nested deeper than {MAX_DEPTH}")
-        self.suites.append(_Open(self.depth, attrs if kind == "testsuite" else {}))
+        own = attrs if kind == "testsuite" else {}
+        name = own.get("name") or (self.suites[-1].name if self.suites else "")
+        self.suites.append(_Open(self.depth, own, name=name))
 
     def _start_case(self, attrs: dict) -> None:
-        key = hash(
-            (self._suite_name(), attrs.get("classname") or attrs.get("class"), attrs.get("name"))
-        )
-        self.case = _Open(self.depth, attrs, keep=self._keepable(key), key=key)
-        for suite in self.suites:
-            suite.covered = True
+        suite = self.suites[-1]
+        key = hash((suite.name, attrs.get("classname") or attrs.get("class"), attrs.get("name")))
+        known = self.index.get(key)
+        keep = len(self.out.cases) < MAX_CASES if known is None else known >= 0
+        self.case = _Open(self.depth, attrs, keep=keep, key=key)
+        suite.covered = True  # and its ancestors, when it ends
 
     def _start_inside(self, owner: _Open, kind: str, attrs: dict) -> None:
         if self.try_ is not None:  # inside a surefire try: only its stack trace counts
@@ -265,12 +271,6 @@ class _Reader:
     def _capture(self, text: _Text) -> None:
         self.capture, self.capture_depth = text, self.depth
 
-    def _suite_name(self) -> str:
-        for suite in reversed(self.suites):
-            if suite.attrs.get("name"):
-                return suite.attrs["name"]
-        return ""
-
     def _keepable(self, key: int) -> bool:
         known = self.index.get(key)
         return len(self.out.cases) < MAX_CASES if known is None else known >= 0
@@ -290,7 +290,7 @@ class _Reader:
         self._add(
             case.key,
             Case(
-                suite=clip(self._suite_name(), MAX_NAME_CHARS),
+                suite=clip(self.suites[-1].name, MAX_NAME_CHARS),
                 classname=clip(a.get("classname") or a.get("class"), MAX_NAME_CHARS),
                 name=clip(a.get("name"), MAX_NAME_CHARS) or "(unnamed)",
                 status=status,
@@ -331,7 +331,7 @@ class _Reader:
             self.suites[-1].covered = True
 
     def _suite_error(self, suite: _Open) -> None:
-        name = suite.attrs.get("name") or self._suite_name()
+        name = suite.name
         key = hash((name, name, "(suite)"))
         if not self._keepable(key):
             self.index.setdefault(key, -1)
@@ -404,7 +404,9 @@ def _charref(m: re.Match) -> str:
 
 def clean(text: str) -> str:
     """Drop what XML 1.0 forbids, character by character (and ANSI sequences whole)."""
-    text = _CONTROL.sub("", text)
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    text = text.translate(_FORBIDDEN)
     return _CHARREF.sub(_charref, text) if "&#" in text else text
 
 
