@@ -1,6 +1,8 @@
 """Artifacts (objects in the artifact store, under the attempt's own prefix) and live
 log chunks (in the database while the attempt runs, then finalised into a log artifact)."""
 
+import hashlib
+
 from django.db import models
 
 
@@ -74,6 +76,11 @@ class TestReport(models.Model):
     truncated = models.BooleanField(
         default=False, help_text="more test cases than the parser keeps"
     )
+    seen = models.PositiveIntegerField(default=0, help_text="distinct tests in the report")
+    duration = models.FloatField(null=True, blank=True, help_text="seconds, as reported")
+    suite_totals = models.JSONField(
+        default=dict, blank=True, help_text="counts from suites that list no test cases"
+    )
 
     class Meta:
         ordering = ["attempt_id", "id"]
@@ -100,13 +107,30 @@ class TestResult(models.Model):
     status = models.CharField(max_length=10, choices=TestStatus.choices)
     duration = models.FloatField(null=True, blank=True, help_text="seconds")
     message = models.TextField(blank=True)
+    flaky = models.BooleanField(default=False, help_text="its tries in one report disagreed")
+    tries = models.PositiveSmallIntegerField(default=1)
+    # Identity over history: the same test of the same job in other runs (see test_key).
+    test_key = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["attempt_id", "id"]
         indexes = [
             models.Index(fields=["run", "status"]),
             models.Index(fields=["job", "classname", "name"]),
+            models.Index(fields=["test_key", "run"]),
         ]
 
     def __str__(self) -> str:
         return f"{self.classname}.{self.name}: {self.status}"
+
+
+def test_key(repository_id: int, job_name: str, suite: str, classname: str, name: str) -> int:
+    """A test's identity across runs: its repository, job, class (or suite) and name, as a
+    signed 64-bit digest so one indexed integer finds its history."""
+    text = "\0".join((str(repository_id), job_name, classname or suite, name))
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+test_key.__test__ = False  # not a pytest test

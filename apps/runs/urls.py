@@ -12,6 +12,7 @@ urlpatterns = [
     path("logout", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
     path("runs", views.run_list, name="run-list"),
     path("runs/live", views.run_list_live, name="run-list-live"),
+    path("repos/<slug:name>/tests", views.repository_test_history, name="repo-tests"),
     path("runs/<int:run_id>", views.run_detail, name="run-detail"),
     path("runs/<int:run_id>/live", views.run_live, name="run-live"),
     path("runs/<int:run_id>/cancel", views.cancel_run, name="run-cancel"),

@@ -25,6 +25,7 @@ from apps.runs.pages.forms import RunFilterForm
 from apps.runs.pages.logpage import line_number, log_page, tail_answer
 from apps.runs.pages.logs import MAX_OFFSET
 from apps.runs.pages.repositories import repository_rows
+from apps.runs.pages.testhistory import repository_tests
 
 RUNS_PER_PAGE = 25
 _NONCE = re.compile(r"^[0-9a-f]{16,64}$")
@@ -48,6 +49,16 @@ def _attempt(request, run_id: int, attempt_id: int) -> JobAttempt:
 @require_GET
 def repositories(request):
     return render(request, "runs/repositories.html", {"rows": repository_rows(request.user)})
+
+
+@require_GET
+def repository_test_history(request, name: str):
+    repository = get_object_or_404(access.visible_repositories(request.user), name=name)
+    raw = request.GET.get("page", "1")
+    page = int(raw) if raw.isdigit() and len(raw) <= 6 else 1
+    query = request.GET.get("q", "").strip()[:200]
+    context = repository_tests(repository, page=page, query=query)
+    return render(request, "runs/repository_tests.html", context)
 
 
 def _run_list_page(request) -> dict:

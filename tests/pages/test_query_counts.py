@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.artifacts.models import Artifact, TestReport, TestResult
+from apps.artifacts.models import Artifact, TestReport, TestResult, test_key
 from apps.runners.models import Lease
 from apps.runs.models import Job, JobAttempt, Run
 from tests.conftest import SHA
@@ -81,6 +81,7 @@ def big_run(repo, runner, jobs: int, attempts_per_job: int = 3) -> Run:
         for art in Artifact.objects.filter(attempt__run=run, artifact_type="junit")
     )
     by_attempt = {a.pk: a for a in attempts}
+    names = {j.pk: j.name for j in job_rows}
     TestResult.objects.bulk_create(
         TestResult(
             report=rep,
@@ -93,6 +94,8 @@ def big_run(repo, runner, jobs: int, attempts_per_job: int = 3) -> Run:
             if name == "ok" or by_attempt[rep.attempt_id].attempt_number == attempts_per_job
             else "failed",
             message="boom",
+            duration=0.5,
+            test_key=test_key(repo.pk, names[by_attempt[rep.attempt_id].job_id], "", "t", name),
         )
         for rep in TestReport.objects.filter(attempt__run=run)
         for name in ("ok", "wobbly")
