@@ -207,6 +207,9 @@ DELTACI_METRICS_ALLOWED_NETWORKS = env.list(
     "DELTACI_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
 
+# --- Queue depth for autoscalers (GET /api/v1/runners/queue-depth; off while empty) --------
+DELTACI_QUEUE_TOKEN = env.str("DELTACI_QUEUE_TOKEN", default="")
+
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

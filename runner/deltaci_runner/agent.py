@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class AgentConfig:
     registration_token: str | None = None
     wait_seconds: int = 20
     once: bool = False
+    max_idle_seconds: float | None = None
     cache_max_bytes: int = DEFAULT_MAX_BYTES
 
 
@@ -92,15 +94,27 @@ class Agent:
         return reg
 
     def run(self) -> int:
+        busy_at = time.monotonic()
         while not self.shutdown.is_set():
             if self.registration is None:
                 self._register_with_retry()
-                continue
-            ran = self.handle_one_lease()
-            if ran and self.config.once:
+            elif self.handle_one_lease():
+                if self.config.once:
+                    break
+                busy_at = time.monotonic()
+            if self._idle_for_too_long(busy_at):
                 break
         self.log.info("runner stopped")
         return 0
+
+    def _idle_for_too_long(self, busy_at: float) -> bool:
+        """A pod an autoscaler started for a job that another runner took, or that a
+        limit holds back, gives up after --max-idle-seconds instead of waiting forever."""
+        limit = self.config.max_idle_seconds
+        if limit is None or time.monotonic() - busy_at < limit:
+            return False
+        self.log.info("no job within the idle limit; exiting", max_idle_seconds=limit)
+        return True
 
     def _register_with_retry(self) -> None:
         try:
