@@ -17,6 +17,7 @@ from deltaci_runner.client import (
     ProtocolError,
     TransientError,
     Unauthorized,
+    UpgradeRequired,
     backoff_delays,
 )
 from deltaci_runner.executor import Executor
@@ -130,6 +131,8 @@ class Agent:
         except Unauthorized:
             self._reregister()
             return False
+        except UpgradeRequired as exc:
+            raise FatalError(f"protocol version refused: {exc.message}") from None
         except Forbidden as exc:
             self.log.warning("lease refused (runner disabled or draining)", error=str(exc))
             self.shutdown.wait(FORBIDDEN_BACKOFF_SECONDS)

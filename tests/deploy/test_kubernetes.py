@@ -77,6 +77,10 @@ def pod_spec(doc: dict) -> dict | None:
     return None
 
 
+def containers(spec: dict) -> list[dict]:
+    return spec.get("initContainers", []) + spec["containers"]
+
+
 def overlay_by_hand(env: str) -> list[dict]:
     docs = []
     for part in BASES:
@@ -100,7 +104,7 @@ def overlay_by_hand(env: str) -> list[dict]:
             if doc["metadata"]["name"] in counts:
                 doc["spec"]["replicas"] = counts.pop(doc["metadata"]["name"])
             spec = pod_spec(doc)
-            for c in spec["containers"] if spec else []:
+            for c in containers(spec) if spec else []:
                 img = images.get(c["image"])
                 assert img, f"{env}: no image override for {c['image']}"
                 c["image"] = f"{img.get('newName', c['image'])}:{img['newTag']}"
@@ -211,7 +215,7 @@ def test_control_plane_pods_meet_the_restricted_standard(env):
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         assert spec["automountServiceAccountToken"] is False
-        for c in spec["containers"]:
+        for c in containers(spec):
             sc = c["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False
             assert sc["readOnlyRootFilesystem"] is True
@@ -233,6 +237,21 @@ def test_web_has_probes_and_beat_is_single(env):
     beat = workloads["beat"]
     assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
     assert pod_spec(workloads["migrate"])["containers"][0]["args"] == ["migrate"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_new_control_plane_pods_wait_for_the_migration_job(env):
+    """Upgrade ordering: the Job migrates; web, worker and beat pods of the new image wait
+    in an init container until the schema is current (never migrate themselves)."""
+    workloads = by_component(overlay(env))
+    image = pod_spec(workloads["migrate"])["containers"][0]["image"]
+    for component in ("web", "worker", "beat"):
+        spec = pod_spec(workloads[component])
+        (init,) = spec["initContainers"]
+        assert init["args"][:2] == ["manage", "wait_for_migrations"]
+        assert init["image"] == spec["containers"][0]["image"] == image
+        assert init["envFrom"] == spec["containers"][0]["envFrom"]
+        assert "migrate" not in spec["containers"][0]["args"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -304,7 +323,7 @@ def test_every_config_map_and_secret_reference_resolves(env):
     }
     for doc in docs:
         spec = pod_spec(doc)
-        for c in spec["containers"] if spec else []:
+        for c in containers(spec) if spec else []:
             for source in c.get("envFrom", []):
                 if "configMapRef" in source:
                     ref = (doc["metadata"]["namespace"], source["configMapRef"]["name"])

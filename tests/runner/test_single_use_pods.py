@@ -40,3 +40,28 @@ def test_it_refuses_an_unusable_idle_limit(
     result = run_runner(plane, runner_dirs, "--max-idle-seconds", value, timeout=20)
     assert result.returncode == 2
     assert not plane.of("/register")
+
+
+# --- protocol versions (apps/runners/api/protocol.py) --------------------------------------
+
+
+def test_every_request_names_the_protocol_version(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    plane.add_job(str(repo.path), repo.sha, ["echo hello"])
+    result = run_runner(plane, runner_dirs, "--executor", "shell")
+    assert result.returncode == 0, result.stderr
+    api = [m for m in plane.messages if m.path.startswith("/api/")]
+    assert {m.path.rsplit("/", 1)[1] for m in api} >= {"register", "lease", "complete", "log"}
+    assert {m.headers.get("x-delta-protocol") for m in api} == {"1"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/runners/register", "/api/v1/internal/lease"])
+def test_it_stops_with_a_clear_error_when_told_to_upgrade(
+    plane: FakePlane, runner_dirs: RunnerDirs, path: str
+) -> None:
+    plane.knobs.refuse_protocol_on = path
+    result = run_runner(plane, runner_dirs, "--executor", "shell", timeout=20)
+    assert result.returncode == 2, "a runner the control plane no longer speaks to must stop"
+    assert "no longer supported" in result.stderr
+    assert len(plane.of(path)) == 1, "and not retry"
