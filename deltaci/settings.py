@@ -250,6 +250,9 @@ DELTACI_AI_BREAKER_SECONDS = env.int("DELTACI_AI_BREAKER_SECONDS", default=300)
 # Host names under these suffixes are redacted too (besides .internal, .local, .corp, …).
 DELTACI_AI_INTERNAL_DOMAINS = env.list("DELTACI_AI_INTERNAL_DOMAINS", default=[])
 
+# --- Queue depth for autoscalers (GET /api/v1/runners/queue-depth; off while empty) --------
+DELTACI_QUEUE_TOKEN = env.str("DELTACI_QUEUE_TOKEN", default="")
+
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

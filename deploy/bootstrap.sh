@@ -1,10 +1,8 @@
 #!/bin/sh
-# One-shot set-up for a fresh single server (docker compose runs it before web/worker/beat):
-# migrate, create the admin if DELTACI_ADMIN_PASSWORD is set, and make sure the runner has
-# a registration token. Safe to run again: every step is idempotent.
+# One-shot set-up for a single server (docker compose runs it after the `migrate` service
+# and before web/worker/beat): create the admin if DELTACI_ADMIN_PASSWORD is set, and make
+# sure the runner has a registration token. Safe to run again: every step is idempotent.
 set -eu
-
-python manage.py migrate --noinput
 
 if [ -n "${DELTACI_ADMIN_PASSWORD:-}" ]; then
   python manage.py ensure_admin --username "${DELTACI_ADMIN_USERNAME:-admin}" \

@@ -26,6 +26,14 @@ def same_hash(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+def same_secret(offered: str | None, expected: str) -> bool:
+    """Does a presented secret equal a configured one? Constant time (hashes of equal
+    length are compared); an empty configuration matches nothing."""
+    if not offered or not expected:
+        return False
+    return hmac.compare_digest(hash_token(offered), hash_token(expected))
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None."""
     if not authorization:

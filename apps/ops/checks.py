@@ -21,9 +21,13 @@ def check_metrics_settings(app_configs, **kwargs) -> list[Error]:
                     id="ops.E001",
                 )
             )
-    token = settings.DELTACI_METRICS_TOKEN
-    if token and len(token) < 24:
-        errors.append(Error("DELTACI_METRICS_TOKEN must be at least 24 characters", id="ops.E002"))
+    for name, check_id in (
+        ("DELTACI_METRICS_TOKEN", "ops.E002"),
+        ("DELTACI_QUEUE_TOKEN", "ops.E004"),
+    ):
+        token = getattr(settings, name)
+        if token and len(token) < 24:
+            errors.append(Error(f"{name} must be at least 24 characters", id=check_id))
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path and os.path.isdir(path) and not os.access(path, os.W_OK):
         errors.append(Error(f"PROMETHEUS_MULTIPROC_DIR {path} is not writable", id="ops.E003"))

@@ -4,7 +4,6 @@ explicitly (none by default, not even loopback). The client address
 is REMOTE_ADDR (the peer of this process), never a forwarded header a client can forge:
 behind a proxy or an Ingress use the token."""
 
-import hmac
 import ipaddress
 from functools import lru_cache
 
@@ -15,7 +14,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lib.api_errors import error_body
-from lib.tokens import bearer_token, hash_token
+from lib.tokens import bearer_token, same_secret
 
 
 @lru_cache(maxsize=8)
@@ -34,11 +33,8 @@ def allowed_networks(
 
 
 def _token_ok(request: HttpRequest) -> bool:
-    expected = settings.DELTACI_METRICS_TOKEN
     offered = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
-    if not expected or offered is None:
-        return False
-    return hmac.compare_digest(hash_token(offered), hash_token(expected))
+    return same_secret(offered, settings.DELTACI_METRICS_TOKEN)
 
 
 def _network_ok(request: HttpRequest) -> bool:

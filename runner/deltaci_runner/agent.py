@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from deltaci_runner.client import (
     ProtocolError,
     TransientError,
     Unauthorized,
+    UpgradeRequired,
     backoff_delays,
 )
 from deltaci_runner.executor import Executor
@@ -41,6 +43,7 @@ class AgentConfig:
     registration_token: str | None = None
     wait_seconds: int = 20
     once: bool = False
+    max_idle_seconds: float | None = None
     cache_max_bytes: int = DEFAULT_MAX_BYTES
 
 
@@ -92,15 +95,27 @@ class Agent:
         return reg
 
     def run(self) -> int:
+        busy_at = time.monotonic()
         while not self.shutdown.is_set():
             if self.registration is None:
                 self._register_with_retry()
-                continue
-            ran = self.handle_one_lease()
-            if ran and self.config.once:
+            elif self.handle_one_lease():
+                if self.config.once:
+                    break
+                busy_at = time.monotonic()
+            if self._idle_for_too_long(busy_at):
                 break
         self.log.info("runner stopped")
         return 0
+
+    def _idle_for_too_long(self, busy_at: float) -> bool:
+        """A pod an autoscaler started for a job that another runner took, or that a
+        limit holds back, gives up after --max-idle-seconds instead of waiting forever."""
+        limit = self.config.max_idle_seconds
+        if limit is None or time.monotonic() - busy_at < limit:
+            return False
+        self.log.info("no job within the idle limit; exiting", max_idle_seconds=limit)
+        return True
 
     def _register_with_retry(self) -> None:
         try:
@@ -116,6 +131,8 @@ class Agent:
         except Unauthorized:
             self._reregister()
             return False
+        except UpgradeRequired as exc:
+            raise FatalError(f"protocol version refused: {exc.message}") from None
         except Forbidden as exc:
             self.log.warning("lease refused (runner disabled or draining)", error=str(exc))
             self.shutdown.wait(FORBIDDEN_BACKOFF_SECONDS)

@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--job-user", help="user for job processes when run as root")
     parser.add_argument("--once", action="store_true", help="exit after one job")
     parser.add_argument(
+        "--max-idle-seconds",
+        type=float,
+        help="exit 0 after this long without a job (single-use pods an autoscaler starts)",
+    )
+    parser.add_argument(
         "--label", action="append", default=[], help="extra capability (repeatable)"
     )
     parser.add_argument(
@@ -88,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     if urlsplit(url).scheme not in ("http", "https"):
         log.error("--url must be an http(s) URL")
         return 2
+    if args.max_idle_seconds is not None and not 0 <= args.max_idle_seconds <= 86400:
+        log.error("--max-idle-seconds must be between 0 and 86400")
+        return 2
     cache_max_bytes = parse_memory(args.cache_max_size)
     if cache_max_bytes is None:
         log.error("--cache-max-size must be a size such as 500Mi or 20Gi")
@@ -125,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         registration_token=args.registration_token,
         wait_seconds=max(0, min(args.wait_seconds, 20)),
         once=args.once,
+        max_idle_seconds=args.max_idle_seconds,
     )
     shutdown = threading.Event()
     install_signal_handlers(shutdown)

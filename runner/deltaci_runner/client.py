@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import requests
 
-from deltaci_runner import __version__
+from deltaci_runner import PROTOCOL_VERSION, __version__
 
 T = TypeVar("T")
 USER_AGENT = f"deltaci-runner/{__version__}"
@@ -53,6 +53,10 @@ class Unauthorized(ProtocolError):
 
 class Forbidden(ProtocolError):
     pass
+
+
+class UpgradeRequired(ProtocolError):
+    """426: the control plane does not speak this runner's protocol version."""
 
 
 class LogGap(ClientError):
@@ -96,6 +100,8 @@ def raise_for_response(resp: requests.Response) -> None:
         raise Unauthorized(status, code, message)
     if status == 403:
         raise Forbidden(status, code, message)
+    if status == 426:
+        raise UpgradeRequired(status, code, message)
     raise ProtocolError(status, code, message)
 
 
@@ -115,6 +121,7 @@ class ControlPlane:
             session = requests.Session()
             session.trust_env = False  # a proxy from the environment must not see runner tokens
             session.headers["User-Agent"] = USER_AGENT
+            session.headers["X-Delta-Protocol"] = str(PROTOCOL_VERSION)
             self._local.session = session
         return session
 

@@ -11,7 +11,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 LONG_RUNNING = {"postgres", "redis", "minio", "web", "worker", "beat", "runner"}
-ONE_SHOTS = {"create-bucket", "bootstrap"}
+ONE_SHOTS = {"create-bucket", "migrate", "bootstrap"}
 SECRETISH = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$|KEY_ID")
 CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]*:[^/@\s]+@")
 
@@ -39,10 +39,14 @@ def test_compose_has_every_service_with_a_health_check(compose):
 
 def test_compose_services_start_in_order(compose):
     s = compose["services"]
-    assert s["bootstrap"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert s["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert s["migrate"]["command"] == ["migrate"]
+    assert s["bootstrap"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert s["bootstrap"]["command"] == ["bootstrap"]
+    assert "manage.py migrate" not in (DEPLOY / "bootstrap.sh").read_text(), "one place migrates"
     for name in ("web", "worker", "beat"):
-        assert s[name]["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
+        for first in ("migrate", "bootstrap"):
+            assert s[name]["depends_on"][first]["condition"] == "service_completed_successfully"
         assert s[name]["command"] == [name]
         assert s[name]["image"] == s["bootstrap"]["image"], "one image, three commands"
     assert s["runner"]["depends_on"]["web"]["condition"] == "service_healthy"

@@ -1,7 +1,8 @@
 """deploy/k8s: every manifest of the base, and every overlay built with kustomize (or,
 without a kustomize binary, the overlay's JSON patches applied to the base here), is
 validated strictly against the Kubernetes schemas bundled in kubernetes-validate
-(offline), and the security properties the design asks for hold."""
+(offline) — KEDA's kinds against the CRDs kept in tests/deploy/keda/ — and the security
+properties the design asks for hold."""
 
 import copy
 import shutil
@@ -13,10 +14,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.deploy.crds import KUBE_VERSION, is_custom, validate_custom
+
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 BASES = ("control-plane", "runners")
 ENVS = ("dev", "staging", "prod")
-KUBE_VERSION = "1.33.0"  # hostUsers and procMount need >= 1.33 (deploy/README.md)
 CONTROL_PLANE = ("web", "worker", "beat", "migrate")
 
 
@@ -30,7 +32,10 @@ def base_resources(name: str) -> list[dict]:
 
 
 def validate(doc: dict) -> None:
-    kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    if is_custom(doc):
+        validate_custom(doc)
+    else:
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
 
 
 # --- a small kustomize for the fallback: what our overlays use, nothing more ------------
@@ -67,9 +72,13 @@ def json_patch(doc: dict, ops: list[dict]) -> None:
 def pod_spec(doc: dict) -> dict | None:
     if doc["kind"] in ("Deployment", "Job"):
         return doc["spec"]["template"]["spec"]
-    if doc["kind"] == "CronJob":
-        return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    if doc["kind"] == "ScaledJob":
+        return doc["spec"]["jobTargetRef"]["template"]["spec"]
     return None
+
+
+def containers(spec: dict) -> list[dict]:
+    return spec.get("initContainers", []) + spec["containers"]
 
 
 def overlay_by_hand(env: str) -> list[dict]:
@@ -95,7 +104,7 @@ def overlay_by_hand(env: str) -> list[dict]:
             if doc["metadata"]["name"] in counts:
                 doc["spec"]["replicas"] = counts.pop(doc["metadata"]["name"])
             spec = pod_spec(doc)
-            for c in spec["containers"] if spec else []:
+            for c in containers(spec) if spec else []:
                 img = images.get(c["image"])
                 assert img, f"{env}: no image override for {c['image']}"
                 c["image"] = f"{img.get('newName', c['image'])}:{img['newTag']}"
@@ -153,7 +162,8 @@ def test_every_built_overlay_validates_strictly(env):
         pytest.skip("no kubectl (kustomize): the patch-by-patch test covers the overlays")
     docs = overlay(env)
     kinds = {d["kind"] for d in docs}
-    assert {"Namespace", "Deployment", "Job", "CronJob", "Service", "Ingress"} <= kinds
+    assert {"Namespace", "Deployment", "Job", "ScaledJob", "TriggerAuthentication"} <= kinds
+    assert {"Service", "Ingress"} <= kinds and "CronJob" not in kinds
     assert {"NetworkPolicy", "ConfigMap", "ServiceAccount", "PodDisruptionBudget"} <= kinds
     for doc in docs:
         validate(doc)
@@ -205,7 +215,7 @@ def test_control_plane_pods_meet_the_restricted_standard(env):
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         assert spec["automountServiceAccountToken"] is False
-        for c in spec["containers"]:
+        for c in containers(spec):
             sc = c["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False
             assert sc["readOnlyRootFilesystem"] is True
@@ -230,16 +240,32 @@ def test_web_has_probes_and_beat_is_single(env):
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_new_control_plane_pods_wait_for_the_migration_job(env):
+    """Upgrade ordering: the Job migrates; web, worker and beat pods of the new image wait
+    in an init container until the schema is current (never migrate themselves)."""
+    workloads = by_component(overlay(env))
+    image = pod_spec(workloads["migrate"])["containers"][0]["image"]
+    for component in ("web", "worker", "beat"):
+        spec = pod_spec(workloads[component])
+        (init,) = spec["initContainers"]
+        assert init["args"][:2] == ["manage", "wait_for_migrations"]
+        assert init["image"] == spec["containers"][0]["image"] == image
+        assert init["envFrom"] == spec["containers"][0]["envFrom"]
+        assert "migrate" not in spec["containers"][0]["args"]
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_runners_are_single_use_pods_without_privileges(env):
     docs = overlay(env)
     pool = by_component(docs)["runner"]
-    assert pool["kind"] == "CronJob" and pool["spec"]["concurrencyPolicy"] == "Forbid"
-    job = pool["spec"]["jobTemplate"]["spec"]
+    assert pool["kind"] == "ScaledJob"
+    job = pool["spec"]["jobTargetRef"]
+    assert job["parallelism"] == job["completions"] == 1 and job["backoffLimit"] == 0
     spec = job["template"]["spec"]
     assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
     assert spec["hostUsers"] is False and spec["securityContext"]["runAsNonRoot"] is True
     (c,) = spec["containers"]
-    assert c["args"][0] == "--once"
+    assert c["args"][0] == "--once" and "--max-idle-seconds" in c["args"]
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert not c["securityContext"].get("privileged")
@@ -281,6 +307,27 @@ def test_runners_reach_only_dns_the_control_plane_and_s3(env):
     ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])}
     assert not ports & {5432, 6379}, "runners must never reach PostgreSQL or Redis"
     assert all(rule.get("ports") for rule in policy["spec"]["egress"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_config_map_and_secret_reference_resolves(env):
+    """Generated ConfigMaps get a hash suffix: kustomize must rewrite every reference,
+    the ScaledJob's included (base/runners/kustomizeconfig.yaml)."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("no kubectl (kustomize): names are hashed only by a real build")
+    docs = overlay(env)
+    maps = {
+        (d["metadata"]["namespace"], d["metadata"]["name"])
+        for d in docs
+        if d["kind"] == "ConfigMap"
+    }
+    for doc in docs:
+        spec = pod_spec(doc)
+        for c in containers(spec) if spec else []:
+            for source in c.get("envFrom", []):
+                if "configMapRef" in source:
+                    ref = (doc["metadata"]["namespace"], source["configMapRef"]["name"])
+                    assert ref in maps, f"{env}: {doc['kind']} refers to a missing ConfigMap {ref}"
 
 
 def test_no_secret_material_is_committed():

@@ -52,6 +52,7 @@ class Knobs:
     lose_log_after_first_chunk: bool = False  # forget stored bytes once -> next chunk gets 416
     heartbeat_interval: float = 0.2
     lease_ttl: float = 5
+    refuse_protocol_on: str | None = None  # answer 426 UPGRADE_REQUIRED on this path
 
 
 @dataclass
@@ -149,6 +150,8 @@ class FakePlane:
 
     def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple:
         """Returns (status, json body or None)."""
+        if path == self.knobs.refuse_protocol_on:
+            return 426, _error("UPGRADE_REQUIRED", "runner protocol 1 is no longer supported")
         if (
             path == "/api/v1/internal/lease"
             and headers.get("authorization") == f"Bearer {RUNNER_TOKEN}"

@@ -1,9 +1,11 @@
 from django.urls import path
 
 from apps.runners.api import views
+from apps.runners.api.queue import QueueDepthView
 
 urlpatterns = [
     path("runners/register", views.RegisterView.as_view(), name="runner-register"),
+    path("runners/queue-depth", QueueDepthView.as_view(), name="queue-depth"),
     path("internal/lease", views.LeaseView.as_view(), name="lease"),
     path("internal/ack-lease", views.AckView.as_view(), name="ack-lease"),
     path("internal/heartbeat", views.HeartbeatView.as_view(), name="heartbeat"),

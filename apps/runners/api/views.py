@@ -17,6 +17,7 @@ from apps.runners import dispatch, heartbeats, leasing, uploads, wakeup
 from apps.runners.actions import RegistrationRefused, check_registration_token, do_register_runner
 from apps.runners.api import serializers as s
 from apps.runners.api.auth import RunnerTokenAuthentication
+from apps.runners.api.protocol import ProtocolVersioned
 from apps.runners.models import Runner
 from lib.api_errors import ApiError, StrictJSONParser, check_size
 from lib.logging import bind
@@ -44,7 +45,7 @@ def _stale(lease_id: str, reason: str) -> ApiError:
     )
 
 
-class RunnerView(APIView):
+class RunnerView(ProtocolVersioned, APIView):
     """Authenticated runner messages: size-limited, strict JSON, fenced by a lease."""
 
     authentication_classes = [RunnerTokenAuthentication]
@@ -80,7 +81,7 @@ class RunnerView(APIView):
         return super().handle_exception(exc)
 
 
-class RegisterView(APIView):
+class RegisterView(ProtocolVersioned, APIView):
     authentication_classes: list = []
     permission_classes: list = []
     parser_classes = [StrictJSONParser]
