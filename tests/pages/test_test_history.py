@@ -151,3 +151,21 @@ def test_the_test_page_takes_a_fixed_number_of_queries(
     assert big == small <= 6, (small, big)
     assert "page 1 of 2" in client.get("/repos/demo/tests").content.decode()
     assert "page 2 of 2" in client.get("/repos/demo/tests?page=2").content.decode()
+
+
+def test_the_run_page_marks_failures_in_a_fixed_number_of_queries(
+    public, make_run, runner, artifact_store, client
+):
+    def count(run) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(f"/runs/{run.pk}").status_code == 200
+        return len(ctx.captured_queries)
+
+    pr = {"ref": "refs/pull/3/head", "pr_number": 3, "base_sha": C1}
+    run_with(make_run, runner, {"a": "fail", "b": "pass"}, commit_sha=C1)
+    small = run_with(make_run, runner, {"a": "fail", "b": "fail"}, commit_sha=C2, **pr)
+    for _ in range(4):
+        run_with(make_run, runner, {f"t{j}": "fail" for j in range(80)}, commit_sha=C1)
+    big = run_with(make_run, runner, {f"t{j}": "fail" for j in range(80)}, commit_sha=C3, **pr)
+    assert "already failing on the base branch" in section_of(client, big)
+    assert count(big) == count(small)
