@@ -26,6 +26,8 @@ from xml.parsers.expat import ExpatError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from apps.artifacts.xmltext import chunks, clean, encoding
+
 MAX_CASES = 20_000
 MAX_MESSAGE_CHARS = 4000
 MAX_NAME_CHARS = 255
@@ -46,13 +48,6 @@ _TRIES = {  # element -> (outcome of that try, label in the message)
     "rerunError": (ERROR, "rerun error"),
 }
 _BAD = (FAILED, ERROR)
-# ANSI CSI sequences (colours), then C0 controls XML 1.0 forbids and non-characters.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-_FORBIDDEN = str.maketrans(
-    dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF])
-)
-_CHARREF = re.compile(r"&#(x[0-9a-fA-F]{1,8}|[0-9]{1,10});")
-_DECLARED = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]{1,40})[\"']")
 _GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 
 
@@ -377,54 +372,6 @@ def _status(case: _Open) -> str:
     return FAILED if marks & _FAIL_MARKS else PASSED
 
 
-# -- input cleaning and the driver ----------------------------------------------------
-def _encoding(head: bytes) -> str:
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    m = _DECLARED.match(head)
-    if m:
-        try:
-            return codecs.lookup(m.group(1).decode("ascii")).name
-        except LookupError:
-            pass
-    return "utf-8"
-
-
-def _charref(m: re.Match) -> str:
-    ref = m.group(1)
-    try:
-        code = int(ref[1:], 16) if ref[0] == "x" else int(ref)
-    except ValueError:
-        return ""
-    ok = code in (9, 10, 13) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0x10FFFF
-    return m.group(0) if ok and code not in (0xFFFE, 0xFFFF) else ""
-
-
-def clean(text: str) -> str:
-    """Drop what XML 1.0 forbids, character by character (and ANSI sequences whole)."""
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
-    text = text.translate(_FORBIDDEN)
-    return _CHARREF.sub(_charref, text) if "&#" in text else text
-
-
-def _chunks(source: bytes | BinaryIO, limit: int):
-    if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source[:limit])
-        for i in range(0, len(data), CHUNK_BYTES):
-            yield data[i : i + CHUNK_BYTES]
-        return
-    read = 0
-    while read < limit:
-        chunk = source.read(min(CHUNK_BYTES, limit - read))
-        if not chunk:
-            return
-        read += len(chunk)
-        yield chunk
-
-
 def parse(source: bytes | BinaryIO, *, scan_limit: int | None = None) -> Parsed:
     """The test cases of a JUnit XML document or binary stream (`<testsuites>` or
     `<testsuite>` at the root, suites may nest). Raises ReportRejected for anything else."""
@@ -440,12 +387,12 @@ def parse(source: bytes | BinaryIO, *, scan_limit: int | None = None) -> Parsed:
     expat.CharacterDataHandler = reader.data
     decoder, carry, scanned = None, "", 0
     try:
-        for chunk in _chunks(source, limit + 1):
+        for chunk in chunks(source, limit + 1, CHUNK_BYTES):
             scanned += len(chunk)
             if scanned > limit:
                 chunk = chunk[: len(chunk) - (scanned - limit)]
             if decoder is None:
-                decoder = codecs.getincrementaldecoder(_encoding(chunk[:1024]))("replace")
+                decoder = codecs.getincrementaldecoder(encoding(chunk[:1024]))("replace")
             text = carry + decoder.decode(chunk)
             cut = max(text.rfind("&", -12), text.rfind("\x1b", -40))
             carry, text = (text[cut:], text[:cut]) if cut >= 0 else ("", text)

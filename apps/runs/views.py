@@ -29,6 +29,7 @@ from apps.runs.pages.testhistory import repository_tests
 
 RUNS_PER_PAGE = 25
 _NONCE = re.compile(r"^[0-9a-f]{16,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _run(request, run_id: int) -> Run:
@@ -56,7 +57,7 @@ def repository_test_history(request, name: str):
     repository = get_object_or_404(access.visible_repositories(request.user), name=name)
     raw = request.GET.get("page", "1")
     page = int(raw) if raw.isdigit() and len(raw) <= 6 else 1
-    query = request.GET.get("q", "").strip()[:200]
+    query = _CONTROL.sub("", request.GET.get("q", "")).strip()[:200]
     context = repository_tests(repository, page=page, query=query)
     return render(request, "runs/repository_tests.html", context)
 

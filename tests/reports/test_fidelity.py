@@ -223,3 +223,19 @@ def test_hostile_text_is_bounded_while_streaming():
     huge += b"<system-out>" + b"y" * 3_000_000 + b"</system-out></testcase></testsuite>"
     [case] = parse(io.BytesIO(huge)).cases
     assert len(case.message) == junit.MAX_MESSAGE_CHARS
+
+
+@pytest.mark.parametrize(
+    ("attrs", "status"),
+    [
+        (b'status="notrun"', "skipped"),  # googletest before 1.10: no result attribute
+        (b'status="disabled"', "skipped"),
+        (b'status="run" result="suppressed"', "skipped"),
+        (b'status="fail"', "failed"),
+        (b'status="run" result="completed"', "passed"),
+        (b'status="weird"', "passed"),
+    ],
+)
+def test_a_producers_status_attribute_alone_decides(attrs, status):
+    doc = b'<testsuite><testcase classname="c" name="t" %s time="0"/></testsuite>' % attrs
+    assert parse(doc).cases[0].status == status

@@ -26,6 +26,10 @@ TESTS_PER_PAGE = 50
 NEW, ON_BASE = "new", "failing on base"
 
 
+def _flag_of(condition: Q) -> Case:
+    return Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
 def same_commit_runs(run: Run) -> list[int]:
     """Every run of the run's repository on the run's commit (reruns included)."""
     return list(
@@ -48,13 +52,7 @@ def base_runs(run: Run) -> list[Run]:
         Run.objects.filter(repository_id=run.repository_id)
         .filter(wanted, _has_tests())
         .exclude(pk=run.pk)
-        .annotate(
-            exact=Case(
-                When(commit_sha=run.base_sha or "\0", then=Value(1)),
-                default=Value(0),
-                output_field=IntegerField(),
-            )
-        )
+        .annotate(exact=_flag_of(Q(commit_sha=run.base_sha)) if run.base_sha else Value(0))
         .order_by("-exact", "-created_at", "-id")[:BASE_WINDOW]
     )
     exact = [r for r in rows if r.exact]
@@ -128,7 +126,7 @@ _OUTER = (
 
 
 def _flag(condition: Q) -> Max:
-    return Max(Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField()))
+    return Max(_flag_of(condition))
 
 
 def _aggregate(window: list[int], query: str, limit: int, offset: int) -> list[tuple]:
