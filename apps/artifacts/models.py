@@ -76,10 +76,15 @@ class TestReport(models.Model):
     truncated = models.BooleanField(
         default=False, help_text="more test cases than the parser keeps"
     )
-    seen = models.PositiveIntegerField(default=0, help_text="distinct tests in the report")
+    seen = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="distinct tests in the report"
+    )
     duration = models.FloatField(null=True, blank=True, help_text="seconds, as reported")
     suite_totals = models.JSONField(
-        default=dict, blank=True, help_text="counts from suites that list no test cases"
+        default=dict,
+        db_default={},
+        blank=True,
+        help_text="counts from suites that list no test cases",
     )
 
     class Meta:
@@ -107,10 +112,12 @@ class TestResult(models.Model):
     status = models.CharField(max_length=10, choices=TestStatus.choices)
     duration = models.FloatField(null=True, blank=True, help_text="seconds")
     message = models.TextField(blank=True)
-    flaky = models.BooleanField(default=False, help_text="its tries in one report disagreed")
-    tries = models.PositiveSmallIntegerField(default=1)
+    flaky = models.BooleanField(
+        default=False, db_default=False, help_text="its tries in one report disagreed"
+    )
+    tries = models.PositiveSmallIntegerField(default=1, db_default=1)
     # Identity over history: the same test of the same job in other runs (see test_key).
-    test_key = models.BigIntegerField(default=0)
+    test_key = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["attempt_id", "id"]

@@ -47,7 +47,9 @@ class Policy(models.Model):
         "changes a result",
     )
     ai_allow_forks = models.BooleanField(
-        default=False, help_text="also send failures of fork pull requests to the AI provider"
+        default=False,
+        db_default=False,  # expand-only: old code inserting policies keeps working
+        help_text="also send failures of fork pull requests to the AI provider",
     )
     build_tags = models.BooleanField(default=False, help_text="tag pushes create runs")
 

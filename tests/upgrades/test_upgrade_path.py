@@ -141,14 +141,14 @@ def test_wait_for_migrations_holds_until_the_schema_is_current(capsys):
     call_command("wait_for_migrations", "--timeout", "0")
     assert "schema is current" in capsys.readouterr().out
     executor = MigrationExecutor(connection)
-    newest = ("artifacts", "0003_test_reports")
+    newest = executor.loader.graph.leaf_nodes("artifacts")
     executor.migrate([("artifacts", "0002_initial")])
     try:
-        with pytest.raises(CommandError, match="1 migration\\(s\\) not applied: artifacts.0003"):
+        with pytest.raises(CommandError, match=r"\d+ migration\(s\) not applied: artifacts\.0003"):
             call_command("wait_for_migrations", "--timeout", "0")
     finally:
         executor = MigrationExecutor(connection)
-        executor.migrate([newest])
+        executor.migrate(newest)
     call_command("wait_for_migrations", "--timeout", "0")
 
 

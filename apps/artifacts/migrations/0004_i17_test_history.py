@@ -40,27 +40,27 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='testreport',
             name='seen',
-            field=models.PositiveIntegerField(default=0, help_text='distinct tests in the report'),
+            field=models.PositiveIntegerField(default=0, db_default=0, help_text='distinct tests in the report'),
         ),
         migrations.AddField(
             model_name='testreport',
             name='suite_totals',
-            field=models.JSONField(blank=True, default=dict, help_text='counts from suites that list no test cases'),
+            field=models.JSONField(blank=True, default=dict, db_default={}, help_text='counts from suites that list no test cases'),
         ),
         migrations.AddField(
             model_name='testresult',
             name='flaky',
-            field=models.BooleanField(default=False, help_text='its tries in one report disagreed'),
+            field=models.BooleanField(default=False, db_default=False, help_text='its tries in one report disagreed'),
         ),
         migrations.AddField(
             model_name='testresult',
             name='test_key',
-            field=models.BigIntegerField(default=0),
+            field=models.BigIntegerField(default=0, db_default=0),
         ),
         migrations.AddField(
             model_name='testresult',
             name='tries',
-            field=models.PositiveSmallIntegerField(default=1),
+            field=models.PositiveSmallIntegerField(default=1, db_default=1),
         ),
         migrations.AddIndex(
             model_name='testresult',

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='policy',
             name='ai_allow_forks',
-            field=models.BooleanField(default=False, help_text='also send failures of fork pull requests to the AI provider'),
+            field=models.BooleanField(default=False, db_default=False, help_text='also send failures of fork pull requests to the AI provider'),
         ),
         migrations.AlterField(
             model_name='policy',
