@@ -44,6 +44,26 @@ _TEST_REPORT = re.compile(
     rb"|^Failed!\s+-\s+Failed:\s+[1-9]",  # dotnet test
     re.M,
 )
+# The container executor's own verdicts (runner/deltaci_runner/oci.py): it saw the memory
+# cgroup's OOM kill or the pull's error. A missing image or refused credentials is the
+# job's configuration (never retried); an unreachable registry is infrastructure.
+_CONTAINER_RULES = [
+    (
+        re.compile(rb"^\[deltaci\] out of memory: .*$", re.M),
+        FailureClass.INFRASTRUCTURE,
+        "out of memory",
+    ),
+    (
+        re.compile(rb"^\[deltaci\] image (?:unavailable|pull failed) \(configuration\).*$", re.M),
+        FailureClass.USER,
+        "configuration",
+    ),
+    (
+        re.compile(rb"^\[deltaci\] image pull failed \(infrastructure\).*$", re.M),
+        FailureClass.INFRASTRUCTURE,
+        "image registry unreachable",
+    ),
+]
 _SIGNALS = {
     137: "killed by SIGKILL (often out of memory)",
     143: "terminated by SIGTERM",
@@ -72,6 +92,10 @@ def classify(
         )
     if status == "TIMED_OUT":
         return Classification(FailureClass.INFRASTRUCTURE, 0.6, "job exceeded its time limit")
+    for pattern, klass, why in _CONTAINER_RULES:
+        m = pattern.search(log_tail[-16384:])
+        if m:
+            return Classification(klass, 0.95, f"{why}: {_line(log_tail[-16384:], m)}")
     if exit_code is not None and (exit_code in _SIGNALS or exit_code < 0):
         why = _SIGNALS.get(exit_code, f"killed by signal {-exit_code}")
         return Classification(FailureClass.INFRASTRUCTURE, 0.8, why)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ if str(RUNNER_SRC) not in sys.path:
     sys.path.insert(0, str(RUNNER_SRC))
 
 from tests.runner.fake_plane import REGISTRATION_TOKEN, FakePlane  # noqa: E402
+from tests.runner.oci import build_images, containers_of  # noqa: E402
 
 GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "init.defaultBranch=main"]
 
@@ -164,3 +166,18 @@ def host_http() -> Iterator[ThreadingHTTPServer]:
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def oci_images() -> None:
+    build_images()
+
+
+@pytest.fixture
+def oci_plane(oci_images: None) -> Iterator[FakePlane]:
+    """A fake control plane whose runner id is unique: its containers are only this test's."""
+    fake = FakePlane(runner_id=f"runner-test-{uuid.uuid4().hex[:12]}").start()
+    yield fake
+    fake.stop()
+    for name in containers_of(fake.runner_id):
+        subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, check=False)
