@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
 import shutil
 import signal
@@ -42,6 +43,7 @@ STEP_WRAPPER = (
     "IFS= read -r -d '' script; "
     'exec bash -e -o pipefail -c "$script" </dev/null'
 )
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # Pull errors that retrying will not fix: the image or the credentials are wrong.
 _CONFIGURATION_ERRORS = (
     "manifest unknown",
@@ -135,6 +137,7 @@ class OciExecutor:
         self.cli = cli
         self.pull = pull
         self.runner_id = "unregistered"
+        self.podman = "podman" in os.path.basename(cli)  # docker's rm -f kills at once anyway
         self.nsenter = shutil.which("nsenter")
         # The forwarder runs as the job user: a system python it can read, else ours.
         self.python = shutil.which("python3", path=SYSTEM_PATH) or sys.executable
@@ -244,9 +247,16 @@ class OciExecutor:
         return [*args, "--entrypoint", "sleep", image, "infinity"]
 
     def digest(self, image: str) -> str:
-        result = self._cli("image", "inspect", "--format", "{{.Digest}}", image)
-        value = result.stdout.strip() if result.returncode == 0 else ""
-        return value if value.startswith("sha256:") else ""
+        """The image's manifest digest (podman), else its first repository digest, else
+        its content id (docker has no `.Digest`; local builds have no repo digest)."""
+        fields = ("{{.Digest}}", "{{range .RepoDigests}}{{.}} {{end}}", "{{.Id}}")
+        for field in fields if self.podman else fields[1:]:
+            result = self._cli("image", "inspect", "--format", field, image)
+            for word in result.stdout.split() if result.returncode == 0 else []:
+                value = word.rpartition("@")[2]
+                if _DIGEST.fullmatch(value):
+                    return value
+        return ""
 
     def start(self, script: str, ctx: StepContext) -> StepProcess:
         if not ctx.container:
@@ -296,7 +306,7 @@ class OciExecutor:
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            self._cli("rm", "-f", "-t", "0", name)
+            self._cli("rm", "-f", *(("-t", "0") if self.podman else ()), name)
 
     def signal_job(self, name: str, sig: str) -> None:
         """SIGTERM to every process the job user has in the container (not its init)."""

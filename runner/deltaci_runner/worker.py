@@ -192,6 +192,8 @@ class Worker:
             f"job {self.spec.get('name', '?')} attempt {self.grant.get('attempt_number', '?')} "
             f"executor {self.executor.name} as uid {self.user.uid}"
         )
+        if self.grant.get("image_note"):  # the control plane's words: its image is not used
+            self.spool.note(str(self.grant["image_note"])[:1000])
         self.phase = "fetching source"
         self.spool.note(f"fetching {src.get('repo_url')} at {src.get('commit_sha')}")
         source.fetch(src, dirs.src, self._run_host, self.clone_token)
