@@ -89,6 +89,15 @@ def _cpus(value: Any) -> str | None:
     return f"{min(cpus, float(os.cpu_count() or 1)):.3f}"
 
 
+def qualified(image: str) -> str:
+    """Docker's reading of a short name: `python:3.12` is `docker.io/library/python:3.12`
+    (podman would otherwise ask, or refuse, which registry to search)."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"docker.io/{image}" if slash else f"docker.io/library/{image}"
+
+
 def classify_pull_error(output: str) -> str:
     """'configuration' (missing image, refused credentials: not retried) or
     'infrastructure' (registry unreachable or timing out: retried)."""
@@ -190,6 +199,10 @@ class OciExecutor:
 
     def prepare(self, ctx: StepContext, image: str, run: Runner, note: Note) -> str:
         """Pull (by policy) and start the job's container; returns the image's digest."""
+        if not image:
+            note("image unavailable (configuration): the job declares no image")
+            raise ExecutorError("the container executor needs the job's image")
+        image = qualified(image)
         self._pull(image, ctx, run, note)
         name = f"deltaci-{self.runner_id[:12]}-{uuid.uuid4().hex[:12]}"
         ctx.container = name
@@ -234,10 +247,13 @@ class OciExecutor:
             "--pids-limit", str(DEFAULT_NPROC),
             "--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}",
             "--ulimit", "core=0:0",
-            "--network", "bridge" if ctx.egress == "open" else "none",
             "--volume", f"{ctx.dirs.job}:{JOB_MOUNT}:rw",
             "--workdir", str(JOB_MOUNT), "--pull", "never", "--log-driver", "none",
         ]  # fmt: skip
+        if ctx.egress != "open":  # open: the CLI's default network
+            args += ["--network", "none"]
+        if self.podman and os.geteuid() != 0:
+            args.append("--userns=keep-id")  # rootless: the job user owns the workspace inside too
         if memory:
             args += ["--memory", str(max(memory, 8 * 1024 * 1024))]
             args += ["--memory-swap", str(max(memory, 8 * 1024 * 1024))]

@@ -243,3 +243,13 @@ def test_an_invalid_reference_is_a_configuration_failure(
     log = oci_plane.log.decode()
     assert "image pull failed (configuration)" in log, log
     assert json.dumps(completes(oci_plane)[0]).count("FAILED")
+
+
+def test_the_time_limit_stops_and_removes_the_container(
+    oci_plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    steps = ["echo started; sleep 1000"]
+    log = run_job(oci_plane, repo, runner_dirs, steps, max_runtime=2)
+    assert "started" in log
+    assert completes(oci_plane)[0]["status"] == "TIMED_OUT"
+    assert not containers_of(oci_plane.runner_id)
