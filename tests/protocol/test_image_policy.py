@@ -140,6 +140,8 @@ def test_the_digest_the_runner_ran_is_recorded_and_shown(make_run, containers, a
     assert containers.complete(granted["lease_id"], image=image).status_code == 200
     assert JobAttempt.objects.get().image_digest == DIGEST
     assert DIGEST in admin_client.get(f"/runs/{run.pk}").content.decode()
+    detail = admin_client.get(f"/api/v1/runs/{run.pk}").json()
+    assert detail["jobs"][0]["attempts"][0]["image_digest"] == DIGEST
 
 
 @pytest.mark.parametrize(
@@ -160,3 +162,27 @@ def test_a_malformed_image_result_is_refused(make_run, containers, image):
     r = containers.complete(granted["lease_id"], image=image)
     assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_REQUEST"
     assert JobAttempt.objects.get().image_digest == ""
+
+
+@pytest.mark.parametrize(
+    ("line", "klass", "why"),
+    [
+        (
+            "out of memory: the container's memory limit (64Mi) was reached",
+            "infrastructure",
+            "out of memory",
+        ),
+        ("image unavailable (configuration): x is not on this runner", "user", "configuration"),
+        ("image pull failed (configuration): ghcr.io/o/r:1", "user", "configuration"),
+        ("image pull failed (infrastructure): ghcr.io/o/r:1", "infrastructure", "image registry"),
+    ],
+)
+def test_the_container_executors_verdicts_classify(line, klass, why):
+    from apps.runs.failures import classify
+
+    tail = f"pulling\n[deltaci] {line}\n[deltaci] finished: FAILED\n".encode()
+    found = classify(status="FAILED", exit_code=None, log_tail=tail, job_name="a:test")
+    assert found.failure_class == klass and found.detail.startswith(why)
+    # the same words printed by the job itself, not the runner, do not count
+    forged = classify(status="FAILED", exit_code=1, log_tail=line.encode(), job_name="a:x")
+    assert not forged.detail.startswith(why) or "out of memory" in why
