@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "runner")]
 
+from tests.runner.conftest import make_git_repo  # noqa: E402
 from tests.runner.fake_plane import REGISTRATION_TOKEN, FakePlane  # noqa: E402
 from tests.runner.oci import PYTHON_IMAGE, build_images, oci_problem  # noqa: E402
 
@@ -57,20 +58,6 @@ class TimedPlane(FakePlane):
     def _complete(self, lease, body, raw):
         self.completed.setdefault(lease.grant["lease_id"], time.time())
         return super()._complete(lease, body, raw)
-
-
-def make_repo(base: Path) -> tuple[str, str]:
-    git = ["git", "-c", "user.email=b@b", "-c", "user.name=b", "-c", "init.defaultBranch=main"]
-    path = base / "repo"
-    path.mkdir()
-    (path / "README.md").write_text("bench\n")
-    subprocess.run([*git, "init", "-q", str(path)], check=True)
-    subprocess.run([*git, "-C", str(path), "add", "."], check=True)
-    subprocess.run([*git, "-C", str(path), "commit", "-q", "-m", "b"], check=True)
-    sha = subprocess.run(
-        ["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return str(path), sha
 
 
 def measure(executor: str, jobs: int, base: Path, repo: tuple[str, str]) -> dict[str, list]:
@@ -140,7 +127,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="deltaci-bench-") as tmp:
         base = Path(tmp)
         base.chmod(0o755)
-        repo = make_repo(base)
+        made = make_git_repo(base / "repo")
+        repo = (str(made.path), made.sha)
         plans = [
             ("bwrap", "skipped" if args.skip_bwrap else bwrap_problem()),
             ("oci", "skipped" if args.skip_oci else oci_problem()),

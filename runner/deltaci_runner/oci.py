@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from deltaci_runner.jobuser import JobUser
-from deltaci_runner.limits import DEFAULT_NPROC, parse_memory
+from deltaci_runner.limits import DEFAULT_NPROC, parse_cpus, parse_memory
 from deltaci_runner.process import ExecutorError, StepContext, StepProcess, signal_group
 from deltaci_runner.workspace import JobDirs
 
@@ -77,16 +77,8 @@ def _below_hard(resource_id: int, wanted: int) -> int:
 
 
 def _cpus(value: Any) -> str | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    try:
-        cpus = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-    except ValueError:
-        return None
-    if cpus <= 0:
-        return None
-    return f"{min(cpus, float(os.cpu_count() or 1)):.3f}"
+    cpus = parse_cpus(value)
+    return f"{min(cpus, float(os.cpu_count() or 1)):.3f}" if cpus else None
 
 
 def qualified(image: str) -> str:

@@ -50,7 +50,10 @@ def plane() -> Iterator[FakePlane]:
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     """A real git repository with one commit."""
-    path = tmp_path / "repo"
+    return make_git_repo(tmp_path / "repo")
+
+
+def make_git_repo(path: Path) -> Repo:
     path.mkdir()
     (path / "README.md").write_text("hello from the test repo\n")
     (path / "reports").mkdir()
@@ -122,6 +125,30 @@ def start_runner(plane: FakePlane, dirs: RunnerDirs, *extra: str) -> subprocess.
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def kill_once_started(plane: FakePlane, dirs: RunnerDirs, *extra: str) -> None:
+    """Start a runner, wait for its job to print `started`, SIGKILL it (no cleanup)."""
+    runner = start_runner(plane, dirs, *extra)
+    try:
+        assert plane.wait_for(lambda: b"started" in plane.log, timeout=60)
+        runner.kill()
+        runner.wait(timeout=10)
+    finally:
+        runner.kill()
+        runner.communicate()
+
+
+def restart_until(plane: FakePlane, dirs: RunnerDirs, *extra: str, gone) -> None:  # noqa: ANN001
+    """Start the runner again (same state, same runner id) and wait until `gone()` and the
+    job trees its killed instance left are removed."""
+    runner = start_runner(plane, dirs, *extra)
+    try:
+        assert plane.wait_for(gone, timeout=30)
+        assert plane.wait_for(lambda: not list(dirs.work.glob("job-*")), timeout=10)
+    finally:
+        runner.terminate()
+        runner.communicate(timeout=20)
 
 
 def bwrap_problem() -> str | None:

@@ -8,10 +8,17 @@ import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from tests.runner.conftest import Repo, RunnerDirs, run_runner, start_runner
+from tests.runner.conftest import (
+    Repo,
+    RunnerDirs,
+    kill_once_started,
+    restart_until,
+    run_runner,
+    start_runner,
+)
 from tests.runner.fake_plane import FakePlane
 from tests.runner.oci import PLAIN_IMAGE, PYTHON_IMAGE, containers_of, needs_oci
-from tests.runner.test_isolation import CONNECT, FETCH
+from tests.runner.test_isolation import CONNECT, FETCH, assert_allowlist_enforced
 
 pytestmark = needs_oci()
 
@@ -125,11 +132,7 @@ def test_allowlist_reaches_listed_hosts_only(
         [FETCH.format(port=port)],
         egress={"mode": "allowlist", "allow": ["localhost"]},
     )
-    assert "absolute ok host-says-hi/a" in log
-    assert "tunnel ok host-says-hi/t" in log
-    assert "refused-absolute status 403" in log
-    assert "refused-tunnel error Tunnel connection failed: 403" in log
-    assert "direct error" in log  # nothing but the proxy
+    assert_allowlist_enforced(log)
 
 
 def _visible_anywhere(secret: str, name: str) -> list[str]:
@@ -203,23 +206,10 @@ def test_a_restarted_runner_removes_what_a_killed_one_left(
     oci_plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
 ) -> None:
     oci_plane.add_job(str(repo.path), repo.sha, ["echo started; sleep 1000"], image=PYTHON_IMAGE)
-    first = start_runner(oci_plane, runner_dirs, *OCI)
-    try:
-        assert oci_plane.wait_for(lambda: b"started" in oci_plane.log, timeout=60)
-        first.kill()  # SIGKILL: no chance to clean up
-        first.wait(timeout=10)
-    finally:
-        first.kill()
-        first.communicate()
+    kill_once_started(oci_plane, runner_dirs, *OCI)
     assert len(containers_of(oci_plane.runner_id)) == 1  # left behind, as the crash would
     assert list(runner_dirs.work.glob("job-*"))
-    second = start_runner(oci_plane, runner_dirs, *OCI)
-    try:
-        assert oci_plane.wait_for(lambda: not containers_of(oci_plane.runner_id), timeout=30)
-        assert oci_plane.wait_for(lambda: not list(runner_dirs.work.glob("job-*")), timeout=10)
-    finally:
-        second.terminate()
-        second.communicate(timeout=20)
+    restart_until(oci_plane, runner_dirs, *OCI, gone=lambda: not containers_of(oci_plane.runner_id))
 
 
 def test_pull_never_with_a_missing_image_is_a_configuration_failure(
