@@ -11,6 +11,7 @@ Both create .venv from requirements.txt on first use (and again when it changes)
 import hashlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,6 +81,29 @@ def bootstrap(env: dict) -> str:
     return token_file.read_text().strip()
 
 
+def runner_executor() -> tuple[list[str], str]:
+    """The container executor when podman or docker answers here, else the runner's own
+    choice (bwrap when it works, else shell); and the one line that says which."""
+    for cli in ("podman", "docker"):
+        path = shutil.which(cli)
+        if path is None:
+            continue
+        try:
+            ok = (
+                subprocess.run(
+                    [path, "info"], capture_output=True, timeout=15, check=False
+                ).returncode
+                == 0
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok:
+            return ["--executor", "oci", "--container-cli", path], (
+                f"runner: container executor ({cli}): each job runs in its image"
+            )
+    return [], "runner: no working podman or docker: jobs run on this machine (bwrap or shell)"
+
+
 def up() -> int:
     ensure_venv()
     DATA.mkdir(parents=True, exist_ok=True)
@@ -93,6 +117,8 @@ def up() -> int:
     token = bootstrap(env)
     py, mg = str(PY), str(ROOT / "manage.py")
     runner_env = {**env, "DELTACI_REGISTRATION_TOKEN": token, "PYTHONPATH": str(ROOT / "runner")}
+    executor_args, executor_line = runner_executor()
+    print(executor_line, flush=True)
     commands = {
         "web": ([py, mg, "runserver", f"{HOST}:{PORT}", "--noreload"], env),
         "worker": ([py, "-m", "celery", "-A", "deltaci", "worker", "-l", "INFO", "-c", "2"], env),
@@ -110,6 +136,7 @@ def up() -> int:
                 str(DATA / "work"),  # not inside the 0700 state dir: jobs run unprivileged
                 "--cache-dir",
                 str(DATA / "cache"),
+                *executor_args,
             ],
             runner_env,
         ),

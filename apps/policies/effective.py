@@ -29,15 +29,21 @@ class EffectivePolicy:
     ai_allow_forks: bool
     build_tags: bool
     required_jobs: list[str] = field(default_factory=list)
+    image_isolation: str = "preferred"
+    require_digest: bool = False
 
 
 def _pick(value, default):
     return default if value in (None, "", []) else value
 
 
-def effective_policy(policy=None) -> EffectivePolicy:
-    """`policy` is a Policy row or None (a repository without one gets the defaults)."""
+def effective_policy(policy=None, environment: str | None = None) -> EffectivePolicy:
+    """`policy` is a Policy row or None (a repository without one gets the defaults).
+    Images: `prod` repositories default to required isolation and digest-pinned images."""
     s = settings
+    if environment is None:
+        environment = policy.repository.environment if policy is not None else "dev"
+    prod = environment == "prod"
     g = (lambda name: getattr(policy, name, None)) if policy is not None else (lambda name: None)
     ttl = _pick(g("lease_ttl_seconds"), s.DELTACI_LEASE_TTL_SECONDS)
     hb = _pick(g("heartbeat_interval_seconds"), s.DELTACI_HEARTBEAT_INTERVAL_SECONDS)
@@ -67,11 +73,13 @@ def effective_policy(policy=None) -> EffectivePolicy:
         ai_allow_forks=bool(g("ai_allow_forks")),
         build_tags=bool(g("build_tags")),
         required_jobs=list(_pick(g("required_jobs"), [])),
+        image_isolation=_pick(g("image_isolation"), "required" if prod else "preferred"),
+        require_digest=_pick(g("require_digest"), prod),
     )
 
 
 def policy_for(repository) -> EffectivePolicy:
     try:
-        return effective_policy(repository.policy)
+        return effective_policy(repository.policy, repository.environment)
     except repository.__class__.policy.RelatedObjectDoesNotExist:
-        return effective_policy(None)
+        return effective_policy(None, repository.environment)

@@ -12,6 +12,12 @@ class EgressMode(models.TextChoices):
     OPEN = "open"
 
 
+class ImageIsolation(models.TextChoices):
+    REQUIRED = "required"
+    PREFERRED = "preferred"
+    OFF = "off"
+
+
 class PlanningMode(models.TextChoices):
     DIFF = "diff"
     FULL = "full"
@@ -24,6 +30,10 @@ class Policy(models.Model):
     allowed_images = models.JSONField(
         default=list, blank=True, help_text='glob patterns, e.g. ["python:3.*", "node:20*"]'
     )
+    image_isolation = models.CharField(
+        max_length=10, choices=ImageIsolation.choices, blank=True, db_default=""
+    )
+    require_digest = models.BooleanField(null=True, blank=True)
     egress_mode = models.CharField(max_length=10, choices=EgressMode.choices, blank=True)
     egress_allow = models.JSONField(default=list, blank=True, help_text="hosts for allowlist")
     max_concurrent_jobs = models.PositiveIntegerField(null=True, blank=True)

@@ -9,7 +9,6 @@ ever. Each round is one short transaction; nothing is held between rounds or whi
 long-poll waits.
 """
 
-import fnmatch
 import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +20,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils import timezone
 
 from apps.audit.actions import record
+from apps.policies import images
 from apps.policies.effective import EffectivePolicy, policy_for
 from apps.runners import claimsql
 from apps.runners.jobspec import granted_body
@@ -99,7 +99,7 @@ def _claim_round_pg(runner: Runner, caps: frozenset, passed: _Passed):
         if not _matches(attempt.job.spec.get("runs_on"), caps):  # e.g. not a list
             passed.attempts.add(attempt.pk)
             return _AGAIN
-        return _take(attempt, runner, live, passed)
+        return _take(attempt, runner, caps, live, passed)
 
 
 def _claim_round(runner: Runner, caps: frozenset, passed: _Passed):
@@ -126,7 +126,7 @@ def _claim_round(runner: Runner, caps: frozenset, passed: _Passed):
         if attempt is None:  # all taken, or being taken, by concurrent claims
             passed.attempts.update(eligible)
             return more
-        return _take(attempt, runner, live, passed)
+        return _take(attempt, runner, caps, live, passed)
 
 
 def _with_grant_data(qs):
@@ -141,15 +141,22 @@ def _with_grant_data(qs):
     )
 
 
-def _take(attempt: JobAttempt, runner: Runner, live: int, passed: _Passed):
+def _take(attempt: JobAttempt, runner: Runner, caps: frozenset, live: int, passed: _Passed):
     """Grant the locked `attempt` unless a policy or a limit says otherwise."""
     run, repo = attempt.run, attempt.run.repository
     policy = policy_for(repo)
     if run.state not in (RunState.QUEUED, RunState.RUNNING):
         passed.runs.add(run.pk)
         return _AGAIN
-    if not image_allowed(attempt.job.spec.get("image", ""), policy):
-        _refuse_image(attempt, policy)
+    image = str(attempt.job.spec.get("image") or "")
+    refused = images.refusal(image, policy)
+    if refused is not None:
+        _refuse_image(attempt, policy, refused)
+        return _AGAIN
+    try:
+        image_note = images.host_run_note(image, caps, policy)
+    except images.NotHonoured:  # image_isolation=required and no container executor here
+        passed.attempts.add(attempt.pk)
         return _AGAIN
     if _full(f"repo:{repo.pk}", policy.max_concurrent_jobs, live, run__repository=repo):
         passed.repos.add(repo.pk)
@@ -158,7 +165,7 @@ def _take(attempt: JobAttempt, runner: Runner, live: int, passed: _Passed):
     if run_limit and _full(f"run:{run.pk}", run_limit, live, run=run):
         passed.runs.add(run.pk)
         return _AGAIN
-    return _grant(attempt, runner, policy) or _AGAIN
+    return _grant(attempt, runner, policy, image_note) or _AGAIN
 
 
 def _int(value) -> int:
@@ -175,10 +182,6 @@ def _matches(runs_on, caps: frozenset) -> bool:
     if not isinstance(runs_on, list):
         return False
     return all(isinstance(label, str) and label in caps for label in runs_on)
-
-
-def image_allowed(image: str, policy: EffectivePolicy) -> bool:
-    return any(fnmatch.fnmatchcase(image or "", pat) for pat in policy.allowed_images)
 
 
 def _take_turns(key: str) -> None:
@@ -216,37 +219,43 @@ def _full(key: str, limit: int, live: int, **scope) -> bool:
     return JobAttempt.objects.filter(state__in=HELD, **scope).count() >= limit
 
 
-def _refuse_image(attempt: JobAttempt, policy: EffectivePolicy) -> None:
-    """The policy changed after planning and no longer allows the job's image: end the
-    attempt and the job with a clear reason rather than leave them queued forever."""
+def _refuse_image(attempt: JobAttempt, policy: EffectivePolicy, refused: images.Refusal) -> None:
+    """The job's image is invalid, not allowed (the policy may have changed after
+    planning) or not pinned as the policy requires: end the attempt and the job with a
+    clear reason, before any runner starts it, rather than leave them queued forever."""
     image = attempt.job.spec.get("image", "")
-    message = f"image {image!r} is not allowed by the repository policy"
+    message = refused.message
+    why = refused.reason_code.lower().replace("_", " ")
     if not states.transition(
-        states.ATTEMPT, attempt, AttemptState.CANCELED, why="image not allowed", summary=message
+        states.ATTEMPT, attempt, AttemptState.CANCELED, why=why, summary=message
     ):
         return
     record(
         "policy.violation",
         run=attempt.run,
         target=attempt.job.name,
-        image=image,
+        image=str(image)[:200],
         allowed=policy.allowed_images,
+        reason=refused.reason_code,
     )
     states.transition(
         states.JOB,
         attempt.job,
         JobState.CANCELED,
-        why="image not allowed",
-        reason_code="IMAGE_NOT_ALLOWED",
+        why=why,
+        reason_code=refused.reason_code,
         reason=message,
     )
     engine.advance_run(attempt.run)
 
 
-def _grant(attempt: JobAttempt, runner: Runner, policy: EffectivePolicy) -> Granted | None:
+def _grant(
+    attempt: JobAttempt, runner: Runner, policy: EffectivePolicy, image_note: str | None = None
+) -> Granted | None:
     actor = f"runner:{runner.name}"
+    extra = {"image_note": image_note} if image_note else {}
     if not states.transition(
-        states.ATTEMPT, attempt, AttemptState.LEASED, why="lease granted", actor=actor
+        states.ATTEMPT, attempt, AttemptState.LEASED, why="lease granted", actor=actor, **extra
     ):
         return None
     now = timezone.now()
@@ -277,5 +286,7 @@ def _grant(attempt: JobAttempt, runner: Runner, policy: EffectivePolicy) -> Gran
         attempt=attempt.attempt_number,
     )
     return Granted(
-        lease=lease, lease_id=lease_id, body=granted_body(attempt, lease_id, policy, runner)
+        lease=lease,
+        lease_id=lease_id,
+        body=granted_body(attempt, lease_id, policy, runner, image_note),
     )

@@ -33,7 +33,11 @@ def _caches(spec: dict, policy: EffectivePolicy, environment: str, fork: bool) -
 
 
 def granted_body(
-    attempt: JobAttempt, lease_id: str, policy: EffectivePolicy, runner: Runner
+    attempt: JobAttempt,
+    lease_id: str,
+    policy: EffectivePolicy,
+    runner: Runner,
+    image_note: str | None = None,
 ) -> dict:
     from apps.policies.secrets import secrets_for_job
     from apps.vcs.auth import runner_clone_token
@@ -45,7 +49,7 @@ def granted_body(
     clone_token = runner_clone_token(repo)
     if clone_token:
         source["clone_token"] = clone_token
-    return {
+    body = {
         "type": "LeaseGranted",
         "run_id": str(run.pk),
         "job_id": str(job.pk),
@@ -67,8 +71,14 @@ def granted_body(
             "caches": _caches(spec, policy, repo.environment, run.is_fork),
             "limits": dict(spec.get("limits", {})),
         },
-        "policy": {"egress": {"mode": policy.egress_mode, "allow": list(policy.egress_allow)}},
+        "policy": {
+            "egress": {"mode": policy.egress_mode, "allow": list(policy.egress_allow)},
+            "image_isolation": policy.image_isolation,
+        },
         "secrets": secrets_for_job(
             run, list(spec.get("secrets", [])), actor=f"runner:{runner.name}"
         ),
     }
+    if image_note:
+        body["image_note"] = image_note  # the runner writes it into the job's log
+    return body

@@ -205,6 +205,8 @@ def complete(
     status = message["status"]
     exit_code = message.get("exit_code")
     fields = {"exit_code": exit_code, "summary": str(message.get("summary") or "")[:10000]}
+    if message.get("image"):
+        fields["image_digest"] = message["image"]["digest"]
     if status != AttemptState.SUCCEEDED:
         c = classify(
             status=status,

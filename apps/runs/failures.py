@@ -135,6 +135,30 @@ TOOLING = _rules(
 )
 MACHINE_RULES = [*JOB_LIMITS, *INFRASTRUCTURE]  # before exit codes 126/127, then TOOLING
 
+
+# The container executor's own verdicts (runner/deltaci_runner/oci.py): it saw the memory
+# cgroup's OOM kill or the pull's error. A missing image or refused credentials is the
+# job's configuration (never retried); an unreachable registry is infrastructure.
+CONTAINER = [
+    Rule(
+        FailureClass.INFRASTRUCTURE,
+        "out of memory",
+        re.compile(rb"^\[deltaci\] out of memory: .*$", re.M),
+        0.95,
+    ),
+    Rule(
+        FailureClass.USER,
+        "configuration",
+        re.compile(rb"^\[deltaci\] image (?:unavailable|pull failed) \(configuration\).*$", re.M),
+        0.95,
+    ),
+    Rule(
+        FailureClass.INFRASTRUCTURE,
+        "image registry unreachable",
+        re.compile(rb"^\[deltaci\] image pull failed \(infrastructure\).*$", re.M),
+        0.95,
+    ),
+]
 _SIGNALS = {
     137: "killed by SIGKILL (often out of memory)",
     -9: "killed by SIGKILL (often out of memory)",
@@ -165,6 +189,12 @@ def classify(
         )
     if status == "TIMED_OUT":
         return Classification(FailureClass.INFRASTRUCTURE, 0.6, "job exceeded its time limit")
+    for rule in CONTAINER:
+        m = rule.pattern.search(log_tail[-16384:])
+        if m:
+            return Classification(
+                rule.failure_class, rule.confidence, f"{rule.why}: {_line(log_tail[-16384:], m)}"
+            )
     if exit_code in _CRASHES:
         return Classification(FailureClass.USER, 0.75, _CRASHES[exit_code])
     if exit_code is not None and (exit_code in _SIGNALS or exit_code < 0):

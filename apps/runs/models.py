@@ -163,6 +163,12 @@ class JobAttempt(models.Model):
     failure_detail = models.TextField(blank=True)
     log_size = models.BigIntegerField(default=0)
     log_truncated = models.BooleanField(default=False)
+    image_digest = models.CharField(
+        max_length=80, blank=True, db_default="", help_text="the digest of the image the job ran in"
+    )
+    image_note = models.TextField(
+        blank=True, db_default="", help_text="why the job's image was not used"
+    )
 
     class Meta:
         ordering = ["job_id", "attempt_number"]

@@ -26,6 +26,16 @@ HELP = {
         "another image fails planning; a queued one is refused at lease time.",
         settings.DELTACI_ALLOWED_IMAGES,
     ),
+    "image_isolation": (
+        "required: a job with an image runs only on a runner with the container executor; "
+        "preferred: a runner without one may run it on its host, and the job's log and run "
+        "page say its image was not used; off: images are not enforced. Empty: required "
+        "for prod repositories, preferred otherwise."
+    ),
+    "require_digest": (
+        "Jobs' images must be pinned by digest (name@sha256:…); others fail at lease time. "
+        "Unknown: yes for prod repositories, no otherwise."
+    ),
     "egress_mode": _default(
         "Network access of jobs: none, allowlist (only the hosts below) or open.",
         settings.DELTACI_EGRESS_MODE,
@@ -87,7 +97,7 @@ HELP = {
 }
 
 FIELDSETS = [
-    ("Images", {"fields": ["allowed_images"]}),
+    ("Images", {"fields": ["allowed_images", "image_isolation", "require_digest"]}),
     ("Network egress", {"fields": ["egress_mode", "egress_allow"]}),
     (
         "Time limits",

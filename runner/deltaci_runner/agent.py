@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deltaci_runner import state
+from deltaci_runner import leftovers, state, workspace
 from deltaci_runner.caches import DEFAULT_MAX_BYTES, CacheStore
 from deltaci_runner.client import (
     ClientError,
@@ -92,9 +92,22 @@ class Agent:
             self.log.info("reusing registration", runner_id=reg.runner_id)
         self.registration = reg
         self.plane.token = reg.token
+        removed = self.executor.attach(reg.runner_id)
+        if removed:
+            self.log.warning("removed containers a previous instance left", containers=removed)
         return reg
 
+    def clean_up_leftovers(self) -> None:
+        """A previous instance may have been SIGKILLed mid-job: its job's processes and
+        job trees (source, maybe secrets) are still here. Kill and remove them first."""
+        prefix = self.config.work_dir / "job-"
+        killed = leftovers.kill_under(prefix)
+        removed = workspace.sweep(self.config.work_dir)
+        if killed or removed:
+            self.log.warning("removed what a previous instance left", pids=killed, dirs=removed)
+
     def run(self) -> int:
+        self.clean_up_leftovers()
         busy_at = time.monotonic()
         while not self.shutdown.is_set():
             if self.registration is None:

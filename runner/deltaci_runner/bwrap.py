@@ -23,6 +23,7 @@ from deltaci_runner.limits import limit_prefix
 from deltaci_runner.process import (
     BASH,
     ExecutorError,
+    HostExecutor,
     StepContext,
     StepProcess,
     signal_group,
@@ -110,7 +111,7 @@ def pids_in_namespace(inode: int) -> Iterator[int]:
                 continue
 
 
-class BwrapExecutor:
+class BwrapExecutor(HostExecutor):
     """Steps inside bubblewrap, started as the job user (unprivileged user namespace)."""
 
     name = "bwrap"

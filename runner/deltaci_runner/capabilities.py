@@ -36,6 +36,9 @@ def detect(
     visible_roots: tuple[str, ...] | None = None,
 ) -> list[str]:
     caps = [f"executor:{executor}", "os:linux", f"arch:{arch()}"]
-    caps += [f"tool:{tool}" for tool in find_tools(path, visible_roots)]
+    if executor == "oci":
+        caps.append("image:any")  # runs a job in its declared image; the host's tools don't count
+    else:
+        caps += [f"tool:{tool}" for tool in find_tools(path, visible_roots)]
     caps += [label for label in labels if label not in caps]
     return caps

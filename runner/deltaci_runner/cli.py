@@ -45,7 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="evict least recently used caches beyond this size (e.g. 500Mi, 20Gi; default 10Gi)",
     )
     parser.add_argument(
-        "--executor", choices=("shell", "bwrap"), help="default: bwrap when it works here"
+        "--executor",
+        choices=("shell", "bwrap", "oci"),
+        help="default: bwrap when it works here; oci runs each job in a container of its image",
+    )
+    parser.add_argument(
+        "--container-cli", help="with --executor oci: podman or docker (default: podman, docker)"
+    )
+    parser.add_argument(
+        "--pull",
+        choices=("always", "missing", "never"),
+        default="missing",
+        help="with --executor oci: when to pull a job's image (default missing)",
     )
     parser.add_argument("--job-user", help="user for job processes when run as root")
     parser.add_argument("--once", action="store_true", help="exit after one job")
@@ -102,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         user = resolve(args.job_user)
-        chosen, warning = executor.select(args.executor, user)
+        chosen, warning = executor.select(args.executor, user, args.container_cli, args.pull)
         state_dir, work_dir, cache_dir = prepare_dirs(args)
     except (JobUserError, executor.ExecutorError, OSError) as exc:
         log.error("cannot start", error=str(exc))

@@ -1,7 +1,7 @@
-"""Pick the executor; the `shell` one lives here, `bwrap` in bwrap.py.
+"""Pick the executor; the `shell` one lives here, `bwrap` in bwrap.py, `oci` in oci.py.
 
-Both start steps as the unprivileged job user, in a new session, under the
-job's rlimits. The shell executor isolates nothing else: trusted code only.
+All start steps as the unprivileged job user. The shell executor isolates nothing
+else: trusted code only.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import subprocess
 from deltaci_runner.bwrap import SANDBOX_PATH, BwrapExecutor
 from deltaci_runner.jobuser import JobUser
 from deltaci_runner.limits import limit_prefix
-from deltaci_runner.process import BASH, ExecutorError, StepContext, StepProcess
+from deltaci_runner.oci import OciExecutor, find_cli
+from deltaci_runner.process import BASH, ExecutorError, HostExecutor, StepContext, StepProcess
 
-__all__ = ["BwrapExecutor", "Executor", "ExecutorError", "ShellExecutor", "select"]
+__all__ = ["BwrapExecutor", "Executor", "ExecutorError", "OciExecutor", "ShellExecutor", "select"]
 
 
-class ShellExecutor:
+class ShellExecutor(HostExecutor):
     """Steps as plain `bash` processes of the job user. No filesystem or network isolation."""
 
     name = "shell"
@@ -40,7 +41,7 @@ class ShellExecutor:
         return None
 
     def start(self, script: str, ctx: StepContext) -> StepProcess:
-        argv = limit_prefix(ctx.limits) + [self.bash, *BASH[1:], script]
+        argv = [*die_with_runner(), *limit_prefix(ctx.limits), self.bash, *BASH[1:], script]
         popen = subprocess.Popen(
             argv,
             cwd=ctx.cwd,
@@ -54,11 +55,35 @@ class ShellExecutor:
         return StepProcess(popen)
 
 
-Executor = ShellExecutor | BwrapExecutor
+def die_with_runner() -> list[str]:
+    """`setpriv --pdeathsig KILL`: the step's shell is SIGKILLed when the runner dies (its
+    double-forked children are found by the leftovers sweep of the next start)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
 
 
-def select(name: str | None, user: JobUser) -> tuple[Executor, str | None]:
-    """The executor to use and a warning, if any. Explicit bwrap that cannot work is an error."""
+Executor = ShellExecutor | BwrapExecutor | OciExecutor
+
+
+def select_oci(user: JobUser, cli: str | None = None, pull: str = "missing") -> OciExecutor:
+    """The container executor over `cli` (podman, else docker), or why it cannot work."""
+    found = find_cli(cli)
+    if found is None:
+        raise ExecutorError(f"--executor oci: no container CLI found ({cli or 'podman, docker'})")
+    executor = OciExecutor(user, found, pull)
+    problem = executor.probe()
+    if problem is not None:
+        raise ExecutorError(f"--executor oci: {found} does not work here: {problem}")
+    return executor
+
+
+def select(
+    name: str | None, user: JobUser, cli: str | None = None, pull: str = "missing"
+) -> tuple[Executor, str | None]:
+    """The executor to use and a warning, if any. An explicit executor that cannot work
+    is an error."""
+    if name == "oci":
+        return select_oci(user, cli, pull), None
     if name == "shell":
         return ShellExecutor(user), None
     bwrap = shutil.which("bwrap")

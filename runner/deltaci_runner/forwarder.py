@@ -5,6 +5,8 @@ every connection is relayed to the runner's egress proxy through the bound
 Unix socket. Usage: forwarder.py HOST PORT SOCKET -- COMMAND...
 It binds first, forks the relay into the background, then execs COMMAND, so
 the proxy is ready before the step's first line runs and dies with the sandbox.
+Without `-- COMMAND` it prints `ready` once bound and relays in the foreground
+(the container executor runs it in the container's network namespace).
 """
 
 import contextlib
@@ -51,13 +53,17 @@ def _serve(listener: socket.socket, socket_path: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    host, port, socket_path, sep, *command = argv
-    if sep != "--" or not command:
-        raise SystemExit("usage: forwarder.py HOST PORT SOCKET -- COMMAND...")
+    host, port, socket_path, *rest = argv
+    sep, *command = rest or ["--", ""]
+    if sep != "--" or (rest and not command):
+        raise SystemExit("usage: forwarder.py HOST PORT SOCKET [-- COMMAND...]")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, int(port)))
     listener.listen(64)
+    if not rest:
+        print("ready", flush=True)
+        _serve(listener, socket_path)
     if os.fork() == 0:
         try:
             _serve(listener, socket_path)

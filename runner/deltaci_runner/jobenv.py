@@ -28,7 +28,7 @@ def job_env(grant: dict[str, Any], dirs: JobDirs, user: JobUser, path: str) -> d
     spec = grant.get("job_spec") or {}
     src = grant.get("source") or {}
     env = {
-        "PATH": path,
+        "PATH": path,  # empty: keep the image's own PATH (container executor)
         "HOME": str(dirs.home),
         "TMPDIR": str(dirs.tmp),
         "LANG": "C.UTF-8",
@@ -49,6 +49,8 @@ def job_env(grant: dict[str, Any], dirs: JobDirs, user: JobUser, path: str) -> d
         if name and "=" not in name and "\0" not in name and "\0" not in value:
             env[name] = value
     env["CI"] = "true"
+    if not env["PATH"]:
+        del env["PATH"]
     return env
 
 

@@ -32,8 +32,8 @@ def parse_memory(value: Any) -> int | None:
     return int(number * factor) or None
 
 
-def parse_cpu(value: Any) -> int | None:
-    """'2' / '1.5' / '500m' -> whole CPUs (rounded up); None when absent or unreadable."""
+def parse_cpus(value: Any) -> float | None:
+    """'2' / '1.5' / '500m' -> CPUs; None when absent, unreadable or not positive."""
     if value in (None, ""):
         return None
     text = str(value).strip()
@@ -41,7 +41,13 @@ def parse_cpu(value: Any) -> int | None:
         cpus = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
     except ValueError:
         return None
-    return max(1, math.ceil(cpus)) if cpus > 0 else None
+    return cpus if cpus > 0 and math.isfinite(cpus) else None
+
+
+def parse_cpu(value: Any) -> int | None:
+    """'2' / '1.5' / '500m' -> whole CPUs (rounded up); None when absent or unreadable."""
+    cpus = parse_cpus(value)
+    return max(1, math.ceil(cpus)) if cpus else None
 
 
 def limit_prefix(limits: dict[str, Any]) -> list[str]:

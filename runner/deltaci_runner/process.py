@@ -31,6 +31,30 @@ class StepContext:
     identity_files: tuple[Path, Path] | None = None
     forwarder: Path | None = None
     proxy_socket: Path | None = None
+    container: str | None = None  # the oci executor's container for this job
+    helper: subprocess.Popen[bytes] | None = None  # e.g. its egress forwarder
+
+
+class HostExecutor:
+    """What the shell and bwrap executors share: steps run on the host, so there is no
+    per-job container to prepare or release, and paths are the host's."""
+
+    name = "host"
+
+    def attach(self, runner_id: str) -> list[str]:
+        return []
+
+    def view(self, dirs: JobDirs) -> JobDirs:
+        return dirs
+
+    def prepare(self, ctx: StepContext, image: str, run: Any, note: Any) -> str:
+        return ""
+
+    def after_failure(self, ctx: StepContext, note: Any) -> None:
+        return None
+
+    def release(self, ctx: StepContext) -> None:
+        return None
 
 
 def exit_code(returncode: int) -> int:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deltaci_runner import artifacts, final, source, workspace
+from deltaci_runner import artifacts, final, leftovers, source, workspace
 from deltaci_runner.bwrap import PROXY_PORT
 from deltaci_runner.caches import CacheResult, CacheStore
 from deltaci_runner.client import (
@@ -85,6 +85,7 @@ class Worker:
         self.phase = "starting"
         self.dirs: JobDirs | None = None
         self.cache_results: list[CacheResult] = []
+        self.image_digest = ""
         self.ttl = float(grant.get("lease_ttl_seconds") or 120)
         self.started_mono = time.monotonic()
         self.deadline = self.started_mono + float(grant.get("max_runtime_seconds") or 3600)
@@ -136,6 +137,7 @@ class Worker:
             self.uploader.stop()
             self.spool.discard()
             if self.dirs:
+                leftovers.kill_under(self.dirs.base)  # e.g. a step's setsid'd background
                 workspace.remove(self.dirs)
 
     def _ack(self) -> bool:
@@ -190,6 +192,8 @@ class Worker:
             f"job {self.spec.get('name', '?')} attempt {self.grant.get('attempt_number', '?')} "
             f"executor {self.executor.name} as uid {self.user.uid}"
         )
+        if self.grant.get("image_note"):  # the control plane's words: its image is not used
+            self.spool.note(str(self.grant["image_note"])[:1000])
         self.phase = "fetching source"
         self.spool.note(f"fetching {src.get('repo_url')} at {src.get('commit_sha')}")
         source.fetch(src, dirs.src, self._run_host, self.clone_token)
@@ -197,9 +201,13 @@ class Worker:
         cwd = self._workdir(dirs)
         self.phase = "restoring caches"
         self._restore_caches(dirs)
-        proxy = None
+        ctx, proxy = self._step_context(dirs, cwd)
         try:
-            ctx, proxy = self._step_context(dirs, cwd)
+            self.phase = "preparing the executor"
+            image = str(self.spec.get("image") or "")
+            self.image_digest = self.executor.prepare(
+                ctx, image, self.supervisor.run, self.spool.note
+            )
             for index, step in enumerate(self.steps, 1):
                 self.supervisor.check()
                 self.step_index = index
@@ -209,11 +217,13 @@ class Worker:
                 rc = self.supervisor.run(self.executor.start(step, ctx))
                 took = time.monotonic() - began  # the run page shows it per step section
                 if rc != 0:
+                    self.executor.after_failure(ctx, self.spool.note)
                     self.spool.note(f"step {index} failed with exit code {rc} after {took:.2f}s")
                     summary = f"step {index}/{len(self.steps)} failed with exit code {rc}"
                     return Outcome("FAILED", rc, f"{summary}: {first_line(step)}")
                 self.spool.note(f"step {index} done in {took:.2f}s")
         finally:
+            self.executor.release(ctx)
             if proxy:
                 proxy.stop()
         self.phase = "saving caches"
@@ -271,6 +281,8 @@ class Worker:
             "caches": [c.to_json() for c in self.cache_results],
             "summary": outcome.summary,
         }
+        if self.image_digest:
+            body["image"] = {"ref": self.spec.get("image"), "digest": self.image_digest}
         try:
             result = final.send_complete(self.plane, body, within=max(self.ttl, 30.0), log=self.log)
         except final.CancelPending:
@@ -356,7 +368,7 @@ class Worker:
             self.spool.note(
                 f"WARNING: egress policy {mode!r} is not enforced by the shell executor"
             )
-        env = job_env(self.grant, dirs, self.user, self.executor.job_path)
+        env = job_env(self.grant, self.executor.view(dirs), self.user, self.executor.job_path)
         ctx = StepContext(
             dirs=dirs,
             cwd=cwd,

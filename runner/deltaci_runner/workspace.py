@@ -78,3 +78,14 @@ def _make_writable(func, path, _exc) -> None:  # type: ignore[no-untyped-def]
 def remove(dirs: JobDirs) -> None:
     """Delete the job tree (rmtree never follows the job's symlinks)."""
     shutil.rmtree(dirs.base, onerror=_make_writable)
+
+
+def sweep(work_dir: Path) -> list[str]:
+    """Delete job trees a previous instance left behind (a SIGKILLed runner never reaches
+    `remove`); they may hold source and secrets. The work dir belongs to one runner."""
+    removed = []
+    for path in sorted(work_dir.glob("job-*")):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, onerror=_make_writable)
+            removed.append(path.name)
+    return removed

@@ -18,6 +18,7 @@ from apps.runs.choices import RUN_TERMINAL, Visibility
 from apps.runs.models import JobAttempt, Run
 from tests.e2e.stack import Stack, wait_for
 from tests.gitrepo import GitRepo
+from tests.runner.oci import PLAIN_IMAGE, PYTHON_IMAGE, build_images, needs_oci
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -237,4 +238,44 @@ jobs:
         if path.is_file():
             stored += path.read_bytes()
     assert secret.encode() not in stored
+    stack.kill(runner, signal.SIGTERM)
+
+
+@needs_oci()
+def test_each_job_runs_in_its_declared_image(stack, token, tmp_path):
+    """One run, jobs in two images (each proves it by the marker only its image has) and
+    one whose image lacks the tool it calls: that one fails as tooling."""
+    build_images()
+    repo, _ = project(
+        tmp_path,
+        f"""version: 1
+jobs:
+  in-python:
+    image: {PYTHON_IMAGE}
+    steps: ["cat /etc/deltaci-image", "python3 -c 'print(6 * 7)'"]
+  in-plain:
+    image: {PLAIN_IMAGE}
+    steps: ["cat /etc/deltaci-image"]
+  no-tool:
+    image: {PLAIN_IMAGE}
+    steps: ["python3 -c 'print(1)'"]
+""",
+        name="images",
+    )
+    repo.policy.image_isolation = "required"
+    repo.policy.job_retries = 0
+    repo.policy.save()
+    runner = stack.runner("boxes", token, "--executor", "oci")
+    run = trigger(stack, repo)
+    wait_for(lambda: finished(run), what="run to finish", stack=stack, seconds=180)
+    attempts = {a.job.name: a for a in JobAttempt.objects.filter(run=run).select_related("job")}
+    assert attempts["in-python"].state == "SUCCEEDED" and attempts["in-plain"].state == "SUCCEEDED"
+    python_log, plain_log = log_text(attempts["in-python"]), log_text(attempts["in-plain"])
+    assert PYTHON_IMAGE in python_log and "42" in python_log and PLAIN_IMAGE not in python_log
+    assert PLAIN_IMAGE in plain_log and PYTHON_IMAGE not in plain_log
+    digests = {attempts[n].image_digest for n in ("in-python", "in-plain")}
+    assert len(digests) == 2 and all(d.startswith("sha256:") for d in digests)
+    assert attempts["no-tool"].state == "FAILED" and attempts["no-tool"].failure_class == "tooling"
+    with urllib.request.urlopen(f"{stack.url}/runs/{run.pk}", timeout=10) as page:  # noqa: S310
+        assert attempts["in-python"].image_digest in page.read().decode()
     stack.kill(runner, signal.SIGTERM)

@@ -43,7 +43,8 @@ def test_it_grants_the_full_lease_message(make_run, proto, settings):
     spec = g["job_spec"]
     assert spec["steps"] == ["pip install -e .", "pytest"] and spec["image"] == "python:3.12"
     assert spec["env"] == {"A": "1", "CI": "true"} and spec["workdir"] == "."
-    assert g["policy"] == {"egress": {"mode": "none", "allow": []}} and g["secrets"] == {}
+    assert g["policy"] == {"egress": {"mode": "none", "allow": []}, "image_isolation": "preferred"}
+    assert g["secrets"] == {}
     attempt.refresh_from_db()
     run.refresh_from_db()
     assert attempt.state == "LEASED" and attempt.job.state == "RUNNING" and run.state == "RUNNING"
@@ -86,10 +87,12 @@ def test_it_looks_past_many_jobs_the_runner_cannot_take(make_run, proto):
 
 def test_a_prod_runner_never_gets_a_dev_repositorys_job(make_run, runner_factory):
     make_run([job_spec("dev-job")])
-    prod = Proto(runner_factory("prod", environment="prod"))
+    containers = ("os:linux", "executor:oci", "image:any")  # prod: images run isolated
+    prod = Proto(runner_factory("prod", environment="prod", capabilities=containers))
     assert prod.lease().status_code == 204
     prod_repo = do_add_repository("payments", "/nonexistent/p.git", environment="prod")
-    make_run([job_spec("prod-job")], repository=prod_repo)
+    pinned = "python@sha256:" + "a" * 64  # prod: images pinned by digest
+    make_run([job_spec("prod-job", image=pinned)], repository=prod_repo)
     assert prod.take()["job_spec"]["name"] == "prod-job"
     assert prod.lease().status_code == 204
     dev = Proto(runner_factory("dev"))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ if str(RUNNER_SRC) not in sys.path:
     sys.path.insert(0, str(RUNNER_SRC))
 
 from tests.runner.fake_plane import REGISTRATION_TOKEN, FakePlane  # noqa: E402
+from tests.runner.oci import build_images, containers_of  # noqa: E402
 
 GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "init.defaultBranch=main"]
 
@@ -48,7 +50,10 @@ def plane() -> Iterator[FakePlane]:
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     """A real git repository with one commit."""
-    path = tmp_path / "repo"
+    return make_git_repo(tmp_path / "repo")
+
+
+def make_git_repo(path: Path) -> Repo:
     path.mkdir()
     (path / "README.md").write_text("hello from the test repo\n")
     (path / "reports").mkdir()
@@ -122,6 +127,30 @@ def start_runner(plane: FakePlane, dirs: RunnerDirs, *extra: str) -> subprocess.
     )
 
 
+def kill_once_started(plane: FakePlane, dirs: RunnerDirs, *extra: str) -> None:
+    """Start a runner, wait for its job to print `started`, SIGKILL it (no cleanup)."""
+    runner = start_runner(plane, dirs, *extra)
+    try:
+        assert plane.wait_for(lambda: b"started" in plane.log, timeout=60)
+        runner.kill()
+        runner.wait(timeout=10)
+    finally:
+        runner.kill()
+        runner.communicate()
+
+
+def restart_until(plane: FakePlane, dirs: RunnerDirs, *extra: str, gone) -> None:  # noqa: ANN001
+    """Start the runner again (same state, same runner id) and wait until `gone()` and the
+    job trees its killed instance left are removed."""
+    runner = start_runner(plane, dirs, *extra)
+    try:
+        assert plane.wait_for(gone, timeout=30)
+        assert plane.wait_for(lambda: not list(dirs.work.glob("job-*")), timeout=10)
+    finally:
+        runner.terminate()
+        runner.communicate(timeout=20)
+
+
 def bwrap_problem() -> str | None:
     """Why the bwrap tests cannot run here, or None."""
     if shutil.which("bwrap") is None:
@@ -164,3 +193,18 @@ def host_http() -> Iterator[ThreadingHTTPServer]:
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def oci_images() -> None:
+    build_images()
+
+
+@pytest.fixture
+def oci_plane(oci_images: None) -> Iterator[FakePlane]:
+    """A fake control plane whose runner id is unique: its containers are only this test's."""
+    fake = FakePlane(runner_id=f"runner-test-{uuid.uuid4().hex[:12]}").start()
+    yield fake
+    fake.stop()
+    for name in containers_of(fake.runner_id):
+        subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, check=False)

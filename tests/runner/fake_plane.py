@@ -58,6 +58,7 @@ class Knobs:
 @dataclass
 class FakePlane:
     knobs: Knobs = field(default_factory=Knobs)
+    runner_id: str = "runner-1"
 
     def __post_init__(self) -> None:
         self.messages: list[Message] = []
@@ -166,7 +167,7 @@ class FakePlane:
             if auth != f"Bearer {REGISTRATION_TOKEN}":
                 return 401, _error("UNAUTHORIZED", "bad registration token")
             return 201, {
-                "runner_id": "runner-1",
+                "runner_id": self.runner_id,
                 "token": RUNNER_TOKEN,
                 "lease_ttl_seconds": self.knobs.lease_ttl,
                 "heartbeat_interval_seconds": self.knobs.heartbeat_interval,

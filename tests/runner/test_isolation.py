@@ -77,6 +77,11 @@ def test_it_allows_listed_hosts_through_the_proxy_and_refuses_others(
         [FETCH.format(port=port)],
         egress={"mode": "allowlist", "allow": ["localhost", "*.example.org"]},
     )
+    assert_allowlist_enforced(log)
+
+
+def assert_allowlist_enforced(log: str) -> None:
+    """What FETCH printed when `localhost` is allowed and nothing else."""
     assert "absolute ok host-says-hi/a" in log
     assert "tunnel ok host-says-hi/t" in log
     assert "refused-absolute status 403" in log

@@ -337,3 +337,14 @@ def test_it_refuses_to_start_with_a_bad_registration_token(
     assert result.returncode == 2
     assert "registration refused" in result.stderr and "wrong" not in result.stderr
     assert not (runner_dirs.state / "registration.json").exists()
+
+
+def test_a_host_run_says_why_its_image_was_not_used(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    """The control plane's explanation (image_isolation=preferred) lands in the job's log."""
+    grant = plane.add_job(str(repo.path), repo.sha, ["echo ran"])
+    grant["image_note"] = "The image python:3.12 was not used: this job ran on the host."
+    result = run_runner(plane, runner_dirs, "--executor", "shell")
+    assert result.returncode == 0, result.stderr
+    assert "[deltaci] The image python:3.12 was not used" in plane.log.decode()

@@ -6,6 +6,7 @@ import copy
 from rest_framework import serializers
 
 from apps.artifacts.models import ArtifactType
+from apps.policies.images import DIGEST
 
 LEASE_ID = {"max_length": 200}
 
@@ -108,6 +109,16 @@ class CompleteSerializer(TypedSerializer):
     summary = serializers.CharField(
         max_length=10000, required=False, allow_blank=True, allow_null=True
     )
+    image = serializers.DictField(required=False)
+
+    def validate_image(self, value: dict) -> dict:
+        """The image a container runner ran the job in, resolved to its digest."""
+        digest, ref = value.get("digest"), value.get("ref", "")
+        if not isinstance(digest, str) or not DIGEST.match(digest):
+            raise serializers.ValidationError("digest must be sha256:<64 lowercase hex digits>")
+        if not isinstance(ref, str | None) or len(ref or "") > 512:
+            raise serializers.ValidationError("ref must be a string of at most 512 characters")
+        return {"ref": ref or "", "digest": digest}
 
 
 class CancelAckSerializer(TypedSerializer):

@@ -91,6 +91,8 @@ def attempt_dict(a: JobAttempt) -> dict:
         "finished_at": iso(a.finished_at),
         "log_size": a.log_size,
         "log_truncated": a.log_truncated,
+        "image_digest": a.image_digest or None,
+        "image_note": a.image_note or None,
     }
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('policies', '0002_initial'),
+        ('policies', '0003_i12_image_policy'),
     ]
 
     operations = [
