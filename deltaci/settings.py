@@ -195,6 +195,9 @@ DELTACI_ALLOWED_IMAGES = env.list("DELTACI_ALLOWED_IMAGES", default=["*"])
 DELTACI_EGRESS_MODE = env.str("DELTACI_EGRESS_MODE", default="none")
 DELTACI_EGRESS_ALLOW = env.list("DELTACI_EGRESS_ALLOW", default=[])
 DELTACI_PLANNING_MODE = env.str("DELTACI_PLANNING_MODE", default="diff")
+# Each git command on a mirror (a fetch above all) is killed after this long, with
+# whatever it started; a waiter gives up on a mirror's lock after as long.
+DELTACI_GIT_TIMEOUT_SECONDS = env.int("DELTACI_GIT_TIMEOUT_SECONDS", default=120)
 DELTACI_MIRROR_DIR = Path(env.str("DELTACI_MIRROR_DIR", default=str(DATA_DIR / "mirrors")))
 DELTACI_SUPERVISE_INTERVAL_SECONDS = env.int("DELTACI_SUPERVISE_INTERVAL_SECONDS", default=5)
 # Fernet key for secrets at rest; dev derives one from SECRET_KEY, prod must set it.

@@ -1,17 +1,24 @@
 """The control plane's bare mirrors of repositories: clone once, fetch after. It only
-reads git objects; it never checks out or runs repository code."""
+reads git objects; it never checks out or runs repository code. Only the URLs
+lib/repourl allows are fetched, and every git command (with anything it started) is
+killed after DELTACI_GIT_TIMEOUT_SECONDS."""
 
 import base64
 import fcntl
 import os
 import re
+import signal
 import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.conf import settings
+
+from lib import repourl
+
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
-GIT_TIMEOUT = 600
 
 
 class GitError(Exception):
@@ -22,37 +29,63 @@ def is_sha(value: str) -> bool:
     return bool(_SHA.match(value or ""))
 
 
-def _git(
-    args: list[str], *, cwd: Path | None = None, token: str = "", timeout: int = GIT_TIMEOUT
-) -> str:
+def git_timeout() -> int:
+    return settings.DELTACI_GIT_TIMEOUT_SECONDS
+
+
+def _git(args: list[str], *, cwd: Path | None = None, token: str = "") -> str:
     cmd = ["git"]
     if token:
         # Sent as a header (not in the URL), so it never lands in git's config or errors.
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         cmd += ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "true",
+        "GIT_ALLOW_PROTOCOL": repourl.allowed_protocols(),
+        "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
+    }
+    timeout = git_timeout()
+    # Its own process group: on timeout the helpers git started (ssh, remote-https) die
+    # too, instead of holding the pipes (and the mirror lock) open.
+    proc = subprocess.Popen(
+        cmd + args,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            cmd + args,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise GitError(f"git {args[0]} timed out after {timeout}s") from exc
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise GitError(f"git {args[0]} timed out after {timeout}s") from None
     if proc.returncode != 0:
-        raise GitError(f"git {args[0]} failed: {proc.stderr.strip()[-500:]}")
-    return proc.stdout
+        raise GitError(f"git {args[0]} failed: {stderr.strip()[-500:]}")
+    return stdout
 
 
 @contextmanager
 def _locked(path: Path):
+    """The mirror's lock, waited for at most one git timeout (its holder's git command is
+    killed by then, so a longer wait means something is wrong)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(str(path) + ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        deadline = time.monotonic() + git_timeout()
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    busy = f"mirror {path.name} is busy (locked by another fetch)"
+                    raise GitError(busy) from None
+                time.sleep(0.1)
         try:
             yield
         finally:
@@ -68,6 +101,10 @@ def sync_mirror(
 ) -> Path:
     """Make sure the bare mirror of `url` exists and has the latest branches, tags and
     the given extra refs (e.g. `refs/pull/2/head`). Serialised per repository."""
+    try:
+        repourl.check(url)
+    except ValueError as exc:
+        raise GitError(str(exc)) from None
     path = mirror_path(mirror_dir, name)
     with _locked(path):
         if not (path / "HEAD").exists():

@@ -19,6 +19,7 @@ from apps.runs.choices import (
     Trigger,
 )
 from apps.runs.models import Job, JobAttempt, Repository, Run
+from lib import repourl
 from lib.db import begin_write
 
 
@@ -32,6 +33,10 @@ def do_add_repository(
 ) -> Repository:
     from apps.policies.models import Policy
 
+    try:
+        repourl.check(url)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
     repo = Repository.objects.create(name=name, url=url, default_branch=default_branch, **extra)
     Policy.objects.create(repository=repo)
     record("repository.add", actor=actor, repository=repo, target=name, url=url)

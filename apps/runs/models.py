@@ -14,12 +14,15 @@ from apps.runs.choices import (
     Trigger,
     Visibility,
 )
+from lib import repourl
 
 
 class Repository(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     url = models.CharField(
-        max_length=500, help_text="clone URL (https://…, git@…) or a local path to a git repo"
+        max_length=500,
+        validators=[repourl.validate],
+        help_text="clone URL (https://…, ssh://…, git@host:path); a local path only in dev",
     )
     default_branch = models.CharField(max_length=200, default="main")
     visibility = models.CharField(
