@@ -160,6 +160,17 @@ def resolve(path: Path, ref: str) -> str:
     raise GitError(f"ref {ref!r} not found")
 
 
+def is_ancestor(path: Path, commit: str, ref: str) -> bool:
+    """Whether `commit` is reachable from `ref` (a full ref). Any error counts as no."""
+    if not is_sha(commit) or not ref.startswith("refs/"):
+        return False
+    try:
+        _git(["merge-base", "--is-ancestor", commit, ref], cwd=path)
+        return True
+    except GitError:
+        return False
+
+
 def merge_base(path: Path, a: str, b: str) -> str | None:
     try:
         return _git(["merge-base", a, b], cwd=path).strip() or None

@@ -62,7 +62,14 @@ class Run(models.Model):
     ref = models.CharField(max_length=255)
     commit_sha = models.CharField(max_length=64)
     base_sha = models.CharField(max_length=64, blank=True)
-    is_fork = models.BooleanField(default=False)
+    is_fork = models.BooleanField(
+        default=False, help_text="untrusted: a fork's pull request, or see untrusted_reason"
+    )
+    untrusted_reason = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="why a manual, API or rerun run is treated like a fork's (apps/runs/trust.py)",
+    )
     pr_number = models.PositiveIntegerField(null=True, blank=True)
     state = models.CharField(
         max_length=20, choices=RunState.choices, default=RunState.CREATED, db_index=True
