@@ -40,7 +40,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "apps.audit",
     "apps.policies",
     "apps.runs",
@@ -48,6 +47,7 @@ INSTALLED_APPS = [
     "apps.artifacts",
     "apps.vcs",
     "apps.ops",
+    "apps.apitokens",
 ]
 
 MIDDLEWARE = [
@@ -217,11 +217,14 @@ DELTACI_METRICS_TOKEN = env.str("DELTACI_METRICS_TOKEN", default="")
 # reverse proxy on the same host forwards the world's requests.
 DELTACI_METRICS_ALLOWED_NETWORKS = env.list("DELTACI_METRICS_ALLOWED_NETWORKS", default=[])
 
+# Lifetime of a user's API token unless its creator sets another (create_api_token --days).
+DELTACI_API_TOKEN_DAYS = env.int("DELTACI_API_TOKEN_DAYS", default=90)
+
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.apitokens.auth.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
