@@ -110,6 +110,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
 if DELTACI_ENV == "dev":
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
+AUTHENTICATION_BACKENDS = ["apps.audit.backends.ThrottledModelBackend"]  # audited, throttled
 LOGIN_URL = "/login"  # the team login page: admin's refuses users who are not staff
 LOGIN_REDIRECT_URL = "/"
 
@@ -216,6 +217,25 @@ DELTACI_METRICS_TOKEN = env.str("DELTACI_METRICS_TOKEN", default="")
 # Empty by default: every scrape needs the token. Loopback is no proof of who asks when a
 # reverse proxy on the same host forwards the world's requests.
 DELTACI_METRICS_ALLOWED_NETWORKS = env.list("DELTACI_METRICS_ALLOWED_NETWORKS", default=[])
+
+# Failed logins and API tokens (apps/audit/authfail.py): counted per account name and per
+# client address over a window; past a limit, attempts are refused without checking.
+DELTACI_AUTH_FAILURE_WINDOW_SECONDS = env.int("DELTACI_AUTH_FAILURE_WINDOW_SECONDS", default=900)
+DELTACI_AUTH_MAX_FAILURES_PER_USER = env.int("DELTACI_AUTH_MAX_FAILURES_PER_USER", default=10)
+DELTACI_AUTH_MAX_FAILURES_PER_IP = env.int("DELTACI_AUTH_MAX_FAILURES_PER_IP", default=50)
+# Shared by every process when Redis is there (the failure counts above); else per process.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "deltaci-cache",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # Lifetime of a user's API token unless its creator sets another (create_api_token --days).
 DELTACI_API_TOKEN_DAYS = env.int("DELTACI_API_TOKEN_DAYS", default=90)
