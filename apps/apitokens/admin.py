@@ -8,6 +8,7 @@ from django.utils import timezone
 from apps.apitokens.actions import do_create_api_token, do_revoke_api_token
 from apps.apitokens.models import ApiToken
 from apps.audit.actions import actor_name
+from lib.admin import adopt_created, show_token_once
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -68,15 +69,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
             expires_at=form.cleaned_data.get("expires_at"),
             actor=actor_name(request.user),
         )
-        for field in row._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(row, field.attname))
-        obj._state.adding = False
-        self.message_user(
-            request,
-            f"API token for {row.user.get_username()}: {token} — copy it now. It is stored "
-            "only as a hash and will not be shown again.",
-            messages.WARNING,
-        )
+        adopt_created(obj, row)
+        show_token_once(self, request, f"API token for {row.user.get_username()}", token)
 
     @admin.action(description="Revoke selected API tokens", permissions=["delete"])
     def revoke_tokens(self, request, queryset) -> None:
