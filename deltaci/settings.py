@@ -40,7 +40,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "apps.audit",
     "apps.policies",
     "apps.runs",
@@ -49,6 +48,7 @@ INSTALLED_APPS = [
     "apps.vcs",
     "apps.ops",
     "apps.ai",
+    "apps.apitokens",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +111,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
 if DELTACI_ENV == "dev":
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
+AUTHENTICATION_BACKENDS = ["apps.audit.backends.ThrottledModelBackend"]  # audited, throttled
 LOGIN_URL = "/login"  # the team login page: admin's refuses users who are not staff
 LOGIN_REDIRECT_URL = "/"
 
@@ -218,6 +219,9 @@ DELTACI_ALLOWED_IMAGES = env.list("DELTACI_ALLOWED_IMAGES", default=["*"])
 DELTACI_EGRESS_MODE = env.str("DELTACI_EGRESS_MODE", default="none")
 DELTACI_EGRESS_ALLOW = env.list("DELTACI_EGRESS_ALLOW", default=[])
 DELTACI_PLANNING_MODE = env.str("DELTACI_PLANNING_MODE", default="diff")
+# Each git command on a mirror (a fetch above all) is killed after this long, with
+# whatever it started; a waiter gives up on a mirror's lock after as long.
+DELTACI_GIT_TIMEOUT_SECONDS = env.int("DELTACI_GIT_TIMEOUT_SECONDS", default=120)
 DELTACI_MIRROR_DIR = Path(env.str("DELTACI_MIRROR_DIR", default=str(DATA_DIR / "mirrors")))
 DELTACI_SUPERVISE_INTERVAL_SECONDS = env.int("DELTACI_SUPERVISE_INTERVAL_SECONDS", default=5)
 # Fernet key for secrets at rest; dev derives one from SECRET_KEY, prod must set it.
@@ -252,12 +256,33 @@ DELTACI_AI_INTERNAL_DOMAINS = env.list("DELTACI_AI_INTERNAL_DOMAINS", default=[]
 
 # --- Queue depth for autoscalers (GET /api/v1/runners/queue-depth; off while empty) --------
 DELTACI_QUEUE_TOKEN = env.str("DELTACI_QUEUE_TOKEN", default="")
+# Failed logins and API tokens (apps/audit/authfail.py): counted per account name and per
+# client address over a window; past a limit, attempts are refused without checking.
+DELTACI_AUTH_FAILURE_WINDOW_SECONDS = env.int("DELTACI_AUTH_FAILURE_WINDOW_SECONDS", default=900)
+DELTACI_AUTH_MAX_FAILURES_PER_USER = env.int("DELTACI_AUTH_MAX_FAILURES_PER_USER", default=10)
+DELTACI_AUTH_MAX_FAILURES_PER_IP = env.int("DELTACI_AUTH_MAX_FAILURES_PER_IP", default=50)
+# Shared by every process when Redis is there (the failure counts above); else per process.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "deltaci-cache",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Lifetime of a user's API token unless its creator sets another (create_api_token --days).
+DELTACI_API_TOKEN_DAYS = env.int("DELTACI_API_TOKEN_DAYS", default=90)
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.apitokens.auth.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -1,7 +1,7 @@
 """The admin base for rows that only the code writes (state machines, audit, leases,
 webhook deliveries): operators may look, filter and run explicit actions, never edit."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -16,3 +16,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+def adopt_created(obj, row) -> None:
+    """Make the admin's unsaved `obj` the row an action created instead of save(), so
+    the admin's log entry and redirect point at it."""
+    for field in row._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(row, field.attname))
+    obj._state.adding = False
+
+
+def show_token_once(model_admin: admin.ModelAdmin, request, what: str, token: str) -> None:
+    """The one time a new token is displayed: in the message after the save."""
+    model_admin.message_user(
+        request,
+        f"{what}: {token} — copy it now. It is stored only as a hash and will not be shown again.",
+        messages.WARNING,
+    )

@@ -1,15 +1,22 @@
 """The control plane's bare mirrors of repositories: clone once, fetch after. It only
-reads git objects; it never checks out or runs repository code."""
+reads git objects; it never checks out or runs repository code. Only the URLs
+lib/repourl allows are fetched, and every git command (with anything it started) is
+killed after DELTACI_GIT_TIMEOUT_SECONDS."""
 
 import base64
 import fcntl
+import os
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from planner.gitcmd import GIT_TIMEOUT, NULL_SHA, GitError, decode, run_git
+from django.conf import settings
 
-__all__ = ["GIT_TIMEOUT", "NULL_SHA", "GitError"]  # the shared spellings, re-exported
+from lib import repourl
+from planner.gitcmd import NULL_SHA, GitError, decode, git_env, run_git
+
+__all__ = ["NULL_SHA", "GitError"]  # the shared spellings, re-exported
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -18,22 +25,41 @@ def is_sha(value: str) -> bool:
     return bool(_SHA.match(value or ""))
 
 
-def _git(
-    args: list[str], *, cwd: Path | None = None, token: str = "", timeout: int = GIT_TIMEOUT
-) -> str:
+def git_timeout() -> int:
+    return settings.DELTACI_GIT_TIMEOUT_SECONDS
+
+
+def _git(args: list[str], *, cwd: Path | None = None, token: str = "") -> str:
     cmd: list[str] = []
     if token:
         # Sent as a header (not in the URL), so it never lands in git's config or errors.
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         cmd += ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
-    return decode(run_git(cmd + args, cwd=cwd, timeout=timeout)[1])
+    env = git_env(
+        {
+            "GIT_ALLOW_PROTOCOL": repourl.allowed_protocols(),
+            "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
+        }
+    )
+    return decode(run_git(cmd + args, cwd=cwd, env=env, timeout=git_timeout())[1])
 
 
 @contextmanager
 def _locked(path: Path):
+    """The mirror's lock, waited for at most one git timeout (its holder's git command is
+    killed by then, so a longer wait means something is wrong)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(str(path) + ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        deadline = time.monotonic() + git_timeout()
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    busy = f"mirror {path.name} is busy (locked by another fetch)"
+                    raise GitError(busy) from None
+                time.sleep(0.1)
         try:
             yield
         finally:
@@ -49,6 +75,10 @@ def sync_mirror(
 ) -> Path:
     """Make sure the bare mirror of `url` exists and has the latest branches, tags and
     the given extra refs (e.g. `refs/pull/2/head`). Serialised per repository."""
+    try:
+        repourl.check(url)
+    except ValueError as exc:
+        raise GitError(str(exc)) from None
     path = mirror_path(mirror_dir, name)
     with _locked(path):
         if not (path / "HEAD").exists():
@@ -102,6 +132,17 @@ def resolve(path: Path, ref: str) -> str:
         except GitError:
             continue
     raise GitError(f"ref {ref!r} not found")
+
+
+def is_ancestor(path: Path, commit: str, ref: str) -> bool:
+    """Whether `commit` is reachable from `ref` (a full ref). Any error counts as no."""
+    if not is_sha(commit) or not ref.startswith("refs/"):
+        return False
+    try:
+        _git(["merge-base", "--is-ancestor", commit, ref], cwd=path)
+        return True
+    except GitError:
+        return False
 
 
 def merge_base(path: Path, a: str, b: str) -> str | None:

@@ -3,6 +3,7 @@ git to another repository or make it prompt), a bounded time, and errors that ca
 git's own message. Both the planner's reader and the server's mirrors use it."""
 
 import os
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,22 +65,29 @@ def run_git(
     ``timeout`` seconds or exits with a code not in ``ok_codes``."""
     argv = ["git", *args]
     try:
-        proc = subprocess.run(
+        # Its own process group: on timeout the helpers git started (ssh, remote-https)
+        # die too, instead of holding the pipes (and a caller's lock) open.
+        proc = subprocess.Popen(
             argv,
             cwd=cwd,
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=dict(env) if env is not None else git_env(),
-            check=False,
-            timeout=timeout,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired as exc:
-        raise GitError(f"git {_verb(args)} timed out after {timeout:g}s") from exc
     except OSError as exc:
         raise GitError(f"git {_verb(args)} failed: {exc}") from exc
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise GitError(f"git {_verb(args)} timed out after {timeout:g}s") from exc
     if proc.returncode not in ok_codes:
-        err = decode(proc.stderr).strip()[-500:]
+        err = decode(stderr).strip()[-500:]
         raise GitError(f"git {_verb(args)} failed ({proc.returncode}): {err}")
-    return proc.returncode, proc.stdout
+    return proc.returncode, stdout
 
 
 def _verb(args: Sequence[str]) -> str:

@@ -27,6 +27,19 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache(settings):
+    """Each test its own empty cache: failed-authentication counts never carry over."""
+    import uuid
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": uuid.uuid4().hex,
+        }
+    }
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager():
     """Tasks run inline in the test process whatever broker is configured; end-to-end
     tests start a real worker process on the real broker for their servers instead."""

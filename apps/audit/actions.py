@@ -25,10 +25,19 @@ def record(
             actor=str(actor)[:200],
             repository=repository,
             run=run,
+            subject=subject_label(repository, run),
             target=str(target)[:200],
             details=details,
         )
     )
+
+
+def subject_label(repository: Any, run: Any) -> str:
+    """What the row is about, readable after the run or repository is deleted."""
+    name = getattr(repository, "name", "") if repository is not None else ""
+    if run is not None:
+        return f"run {run.pk} of {name}"[:200] if name else f"run {run.pk}"
+    return f"repository {name}"[:200] if name else ""
 
 
 def actor_name(user: Any) -> str:

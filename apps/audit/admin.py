@@ -8,8 +8,7 @@ from lib.admin import ReadOnlyAdmin
 class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only and undeletable: the audit log is append-only."""
 
-    list_display = ["created_at", "action", "actor", "repository", "run", "target", "details"]
+    list_display = ["created_at", "action", "actor", "subject", "target", "details"]
     list_filter = ["action", "repository", ("run", admin.EmptyFieldListFilter)]
-    search_fields = ["action", "actor", "target"]
+    search_fields = ["action", "actor", "subject", "target"]
     date_hierarchy = "created_at"
-    list_select_related = ["repository", "run", "run__repository"]

@@ -1,4 +1,9 @@
-"""The append-only audit table: who did what to which object, with names never values."""
+"""The append-only audit table: who did what to which object, with names never values.
+
+Rows outlive their subjects: the repository and run columns are plain ids without a
+database constraint or cascade (deleting a run leaves its audit rows as they were), and
+`subject` keeps a readable label of what they named. On PostgreSQL a trigger refuses
+UPDATE and DELETE on the table (migration 0003); in Python the model refuses both."""
 
 from django.db import models
 
@@ -16,9 +21,22 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=64, db_index=True)
     actor = models.CharField(max_length=200, help_text="user name, 'runner:<name>' or 'system'")
     repository = models.ForeignKey(
-        "runs.Repository", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "runs.Repository",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
-    run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL)
+    run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False
+    )
+    subject = models.CharField(
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text="the run and repository named, as they were",
+    )
     target = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)
 

@@ -53,7 +53,7 @@ def secrets_for_job(run, names: list[str], *, actor: str) -> dict[str, str]:
                 actor=actor,
                 run=run,
                 names=sorted(names),
-                why="fork pull request",
+                why=run.untrusted_reason or "fork pull request",
             )
         return {}
     repo = run.repository

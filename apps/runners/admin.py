@@ -17,7 +17,7 @@ from apps.runners.actions import (
 from apps.runners.choices import LEASE_LIVE
 from apps.runners.models import Lease, Runner, RunnerRegistrationToken
 from apps.runners.operator import do_revoke_registration_token
-from lib.admin import ReadOnlyAdmin
+from lib.admin import ReadOnlyAdmin, adopt_created, show_token_once
 
 MAX_LABELS = 50
 
@@ -91,15 +91,8 @@ class RegistrationTokenAdmin(admin.ModelAdmin):
             expires_at=obj.expires_at,
             actor=actor_name(request.user),
         )
-        for field in row._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(row, field.attname))
-        obj._state.adding = False
-        self.message_user(
-            request,
-            f"Registration token for {row.environment}: {token} — copy it now. It is stored "
-            "only as a hash and will not be shown again.",
-            messages.WARNING,
-        )
+        adopt_created(obj, row)
+        show_token_once(self, request, f"Registration token for {row.environment}", token)
 
     @admin.action(description="Revoke selected registration tokens", permissions=["change"])
     def revoke_tokens(self, request, queryset) -> None:

@@ -20,6 +20,7 @@ from apps.runs.choices import (
     Trigger,
 )
 from apps.runs.models import Job, JobAttempt, Repository, Run
+from lib import repourl
 from lib.db import begin_write
 
 
@@ -33,6 +34,10 @@ def do_add_repository(
 ) -> Repository:
     from apps.policies.models import Policy
 
+    try:
+        repourl.check(url)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
     repo = Repository.objects.create(name=name, url=url, default_branch=default_branch, **extra)
     Policy.objects.create(repository=repo)
     record("repository.add", actor=actor, repository=repo, target=name, url=url)
@@ -49,6 +54,7 @@ def do_create_run(
     base_sha: str = "",
     pr_number: int | None = None,
     is_fork: bool = False,
+    untrusted_reason: str = "",
     actor: str = "system",
     rerun_of: Run | None = None,
     rerun_scope: str = "",
@@ -73,6 +79,7 @@ def do_create_run(
                 base_sha=base_sha,
                 pr_number=pr_number,
                 is_fork=is_fork,
+                untrusted_reason=untrusted_reason,
                 started_by=actor,
                 rerun_of=rerun_of,
                 rerun_scope=rerun_scope,
@@ -188,7 +195,8 @@ def do_rerun_run(
             commit_sha=run.commit_sha,
             base_sha=run.base_sha,
             pr_number=run.pr_number,
-            is_fork=run.is_fork,
+            is_fork=run.is_fork,  # a rerun keeps the run's trust (see apps/runs/trust.py)
+            untrusted_reason=run.untrusted_reason,
             event_key=key,
             actor=actor,
             rerun_of=run,

@@ -14,12 +14,15 @@ from apps.runs.choices import (
     Trigger,
     Visibility,
 )
+from lib import repourl
 
 
 class Repository(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     url = models.CharField(
-        max_length=500, help_text="clone URL (https://…, git@…) or a local path to a git repo"
+        max_length=500,
+        validators=[repourl.validate],
+        help_text="clone URL (https://…, ssh://…, git@host:path); a local path only in dev",
     )
     default_branch = models.CharField(max_length=200, default="main")
     visibility = models.CharField(
@@ -59,7 +62,15 @@ class Run(models.Model):
     ref = models.CharField(max_length=255)
     commit_sha = models.CharField(max_length=64)
     base_sha = models.CharField(max_length=64, blank=True)
-    is_fork = models.BooleanField(default=False)
+    is_fork = models.BooleanField(
+        default=False, help_text="untrusted: a fork's pull request, or see untrusted_reason"
+    )
+    untrusted_reason = models.CharField(
+        max_length=300,
+        blank=True,
+        db_default="",
+        help_text="why a manual, API or rerun run is treated like a fork's (apps/runs/trust.py)",
+    )
     pr_number = models.PositiveIntegerField(null=True, blank=True)
     state = models.CharField(
         max_length=20, choices=RunState.choices, default=RunState.CREATED, db_index=True

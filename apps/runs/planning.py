@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from apps.policies.effective import EffectivePolicy, policy_for
-from apps.runs import engine, states
+from apps.runs import engine, states, trust
 from apps.runs.choices import JobState, RunState, Trigger
 from apps.runs.models import Job, Run
 from lib import gitmirror
@@ -100,6 +100,7 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
         settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo), refs=extra
     )
     gitmirror.fetch_commit(mirror, run.commit_sha, token=clone_token_for(repo))
+    trust.mark_if_untrusted(run, mirror)  # before any job exists
     base, unavailable = choose_base(run, mirror)
     # The newest recipe: the planner uses it only if its fingerprint still matches.
     latest = Recipe.objects.filter(repository=repo).order_by("-created_at", "-id").first()

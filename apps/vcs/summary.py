@@ -107,7 +107,10 @@ def build(run: Run) -> Report:
         f"**Run [{run.pk}]({run_url(run)})** of `{run.commit_sha[:12]}` "
         f"on {plain(run.ref, 200)}: **{run.state}**"
     ]
-    if run.is_fork:
+    if run.untrusted_reason:
+        why = plain(run.untrusted_reason, 300)
+        lines.append(f"Untrusted ({why}): no secrets were delivered, caches read-only.")
+    elif run.is_fork:
         lines.append("Pull request from a fork: no secrets were delivered, caches read-only.")
     if run.reason:
         lines.append(f"Reason: {plain(run.reason, 500)}")

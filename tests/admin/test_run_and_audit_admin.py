@@ -36,3 +36,30 @@ def test_the_audit_log_is_read_only_filterable_and_undeletable(admin, repo):
     )
     assert admin.get("/admin/audit/auditevent/add/").status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_audit_rows_outlive_a_deleted_run(admin, make_run, repo):
+    from apps.runs.actions import do_cancel_run
+
+    run = make_run()
+    do_cancel_run(run, actor="user:olga")
+    before = list(AuditEvent.objects.filter(run_id=run.pk).values())
+    assert before and all(e["subject"] == f"run {run.pk} of demo" for e in before)
+    type(run).objects.filter(pk=run.pk).delete()  # the collector admin's delete uses
+    assert list(AuditEvent.objects.filter(run_id=run.pk).values()) == before  # run_id kept
+    listing = admin.get("/admin/audit/auditevent/", {"q": f"run {run.pk} of demo"})
+    assert listing.status_code == 200 and "run.cancel" in listing.content.decode()
+    page = admin.get(f"/admin/audit/auditevent/{before[0]['id']}/change/")
+    assert page.status_code == 200
+
+
+def test_audit_rows_outlive_their_repository(make_run, repo):
+    run = make_run()
+    record("lease.revoke", actor="user:olga", run=run, target="abc")
+    record("policy.update", actor="user:olga", repository=repo)
+    before = list(AuditEvent.objects.order_by("id").values())
+    repo.delete()
+    assert list(AuditEvent.objects.order_by("id").values()) == before
+    subjects = {e["action"]: e["subject"] for e in before}
+    assert subjects["lease.revoke"] == f"run {run.pk} of demo"
+    assert subjects["policy.update"] == "repository demo"

@@ -53,15 +53,15 @@ def outsider(db):
 
 
 def token_client(user):
-    """An API client using DRF token authentication, the key made by drf_create_token."""
+    """An API client using an API token, made by create_api_token."""
     import io
 
     from django.core.management import call_command
     from rest_framework.test import APIClient
 
     out = io.StringIO()
-    call_command("drf_create_token", user.get_username(), stdout=out)
-    key = out.getvalue().split()[2]
+    call_command("create_api_token", user.get_username(), stdout=out)
+    key = out.getvalue().split()[-1]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client

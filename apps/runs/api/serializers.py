@@ -53,6 +53,7 @@ def run_dict(run: Run) -> dict:
         "base_sha": run.base_sha or None,
         "pr_number": run.pr_number,
         "is_fork": run.is_fork,
+        "untrusted_reason": run.untrusted_reason or None,
         "state": run.state,
         "reason": run.reason or None,
         "plan_error": run.plan_error or None,

@@ -2,7 +2,7 @@
 
 Reads follow apps/runs/access.py (a private repository is invisible — 404 — to whoever
 may not read it); writes need the run permissions (trigger_run, cancel_run, rerun_run)
-on a repository the user can read. DRF token authentication comes first so that an
+on a repository the user can read. API token authentication comes first so that an
 anonymous write is a 401 naming the scheme; browser sessions work too (with CSRF).
 """
 
@@ -10,12 +10,13 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.urls import NoReverseMatch, reverse
 from rest_framework import status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.apitokens.auth import ApiTokenAuthentication
 from apps.artifacts import storage
 from apps.artifacts.models import Artifact
 from apps.audit.actions import actor_name
@@ -38,7 +39,7 @@ _FINISHED = (RunState.SUCCESS, RunState.FAILED, RunState.TIMEOUT, RunState.PLAN_
 
 
 class RunApiView(APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticatedOrReadOnly]
     parser_classes = [StrictJSONParser]
 

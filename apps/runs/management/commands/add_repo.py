@@ -3,7 +3,7 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
-from apps.runs.actions import do_add_repository
+from apps.runs.actions import RunError, do_add_repository
 from apps.runs.choices import Environment, Visibility
 
 _SLUG = re.compile(r"[A-Za-z0-9_-]+")
@@ -38,5 +38,7 @@ class Command(BaseCommand):
             )
         except IntegrityError:
             raise CommandError(f"repository {name!r} already exists") from None
+        except RunError as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"added repository {repo.name} (id {repo.pk})")
         self.stdout.write(str(repo.pk))
