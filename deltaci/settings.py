@@ -224,6 +224,9 @@ DELTACI_PLANNING_MODE = env.str("DELTACI_PLANNING_MODE", default="diff")
 DELTACI_GIT_TIMEOUT_SECONDS = env.int("DELTACI_GIT_TIMEOUT_SECONDS", default=120)
 DELTACI_MIRROR_DIR = Path(env.str("DELTACI_MIRROR_DIR", default=str(DATA_DIR / "mirrors")))
 DELTACI_SUPERVISE_INTERVAL_SECONDS = env.int("DELTACI_SUPERVISE_INTERVAL_SECONDS", default=5)
+# A planning task renews its lease every quarter of this; a run whose planner stopped
+# renewing (worker killed) is planned again by the supervisor after it runs out.
+DELTACI_PLANNING_LEASE_SECONDS = env.int("DELTACI_PLANNING_LEASE_SECONDS", default=60)
 # Fernet key for secrets at rest; dev derives one from SECRET_KEY, prod must set it.
 DELTACI_SECRETS_KEY = env.str("DELTACI_SECRETS_KEY", default="")
 

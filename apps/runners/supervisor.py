@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.audit.actions import record
+from apps.ops.dispatch import dispatch_on_commit
 from apps.policies.effective import EffectivePolicy, effective_policy
 from apps.policies.models import Policy
 from apps.runners import leasing, wakeup
@@ -240,25 +241,50 @@ def fail_stuck_planning(now: datetime | None = None) -> int:
         to_state=RunState.PLANNING,
         created_at__lte=now - PLANNING_TIMEOUT,
     )
+    from apps.runs.planning import fail_planning
+
     done = 0
     for run in Run.objects.filter(Exists(entered_long_ago), state=RunState.PLANNING)[:BATCH]:
         msg = f"planning did not finish within {int(PLANNING_TIMEOUT.total_seconds())}s"
         with write_transaction():
-            if not states.transition(
-                states.RUN,
-                run,
-                RunState.PLAN_FAILED,
-                why="planning timeout",
-                actor="supervisor",
-                plan_error=msg,
-            ):
+            if not fail_planning(run, msg, why="planning timeout", actor="supervisor"):
                 continue
-            states.transition(
-                states.RUN, run, RunState.FAILED, why="plan failed", actor="supervisor", reason=msg
-            )
             record(
                 "run.planning_timeout", run=run, limit_seconds=int(PLANNING_TIMEOUT.total_seconds())
             )
+            done += 1
+    return done
+
+
+def replan_lost_planning(now: datetime | None = None) -> int:
+    """Runs whose planner stopped renewing its planning lease (its worker died) are
+    planned again by a new task; after MAX_PLANNING_ATTEMPTS lost planners the run
+    fails, so a repository that kills its planner cannot loop forever."""
+    from apps.runs import planlease
+    from apps.runs.planning import fail_planning
+    from apps.runs.tasks import plan_run
+
+    now = now or timezone.now()
+    done = 0
+    for pk, token, attempts in planlease.lost(now, BATCH):
+        with write_transaction():
+            if attempts >= planlease.MAX_PLANNING_ATTEMPTS:
+                run = Run.objects.select_for_update().get(pk=pk)
+                if run.planning_token != token or not fail_planning(
+                    run,
+                    f"planning was interrupted {attempts} times (its worker was lost)",
+                    why="planning lost",
+                    actor="supervisor",
+                ):
+                    continue
+                record("run.planning_abandoned", actor="supervisor", run=run, attempts=attempts)
+            else:
+                fresh = planlease.hand_over(pk, token, now)
+                if fresh is None:
+                    continue
+                run = Run.objects.select_related("repository").get(pk=pk)
+                record("run.planning_redispatch", actor="supervisor", run=run, attempts=attempts)
+                dispatch_on_commit(plan_run, pk, fresh)
             done += 1
     return done
 
@@ -322,6 +348,7 @@ def supervise_once(now: datetime | None = None) -> dict[str, int]:
         "forced_cancels": enforce_cancel_deadlines(now),
         "run_timeouts": enforce_run_timeouts(now),
         "planning_failed": fail_stuck_planning(now),
+        "planning_replanned": replan_lost_planning(now),
         "runs_superseded": supersede_runs(),
         "runs_advanced": advance_runs(),
     }

@@ -97,6 +97,10 @@ class Run(models.Model):
     reported_at = models.DateTimeField(null=True, blank=True)
     report_status = models.CharField(max_length=20, blank=True)
     report_error = models.TextField(blank=True)
+    # The planning lease (apps/runs/planlease.py): who plans this run, until when.
+    planning_token = models.CharField(max_length=32, blank=True, db_default="", editable=False)
+    planning_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    planning_attempts = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -105,7 +109,14 @@ class Run(models.Model):
                 fields=["repository", "event_key"], name="run_event_key_unique_per_repo"
             )
         ]
-        indexes = [models.Index(fields=["repository", "ref", "state"])]
+        indexes = [
+            models.Index(fields=["repository", "ref", "state"]),
+            models.Index(  # the supervisor's look for lost planners
+                fields=["planning_lease_until"],
+                condition=models.Q(state="PLANNING"),
+                name="run_planning_lease",
+            ),
+        ]
         permissions = [
             ("trigger_run", "Can trigger runs"),
             ("cancel_run", "Can cancel runs"),

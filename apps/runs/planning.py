@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from apps.policies.effective import EffectivePolicy, policy_for
-from apps.runs import engine, states, trust
+from apps.runs import engine, planlease, states, trust
 from apps.runs.choices import JobState, RunState, Trigger
 from apps.runs.models import Job, Run
 from lib import gitmirror
@@ -61,11 +61,18 @@ def choose_base(run: Run, mirror) -> tuple[str | None, str | None]:
     return previous, None
 
 
-def do_plan_run(run_id: int) -> None:
+def do_plan_run(run_id: int, token: str = "") -> None:
+    """Plan a CREATED run, or a PLANNING run the supervisor handed to `token` after its
+    planner was lost (apps/runs/planlease.py); anything else is left alone."""
     run = Run.objects.select_related("repository", "rerun_of").get(pk=run_id)
-    with transaction.atomic():
-        if not states.transition(states.RUN, run, RunState.PLANNING, why="planning started"):
-            return
+    mine = planlease.claim(run, token)
+    if mine is None:
+        return
+    with planlease.held(run.pk, mine):
+        _plan(run)
+
+
+def _plan(run: Run) -> None:
     repo = run.repository
     policy = policy_for(repo)
     try:
@@ -74,20 +81,20 @@ def do_plan_run(run_id: int) -> None:
         else:
             plan, recipe = _plan_from_repository(run, policy)
     except PlanError as exc:
-        _fail_planning(run, str(exc))
+        fail_planning(run, str(exc))
         return
     except gitmirror.GitError as exc:
-        _fail_planning(run, f"could not read the repository: {exc}")
+        fail_planning(run, f"could not read the repository: {exc}")
         return
     except Exception:
         log.exception("planner crashed", extra={"run_id": run.pk})
-        _fail_planning(run, "internal planner error (see the control plane's logs)")
+        fail_planning(run, "internal planner error (see the control plane's logs)")
         return
     try:
         persist_plan(run, plan, recipe=recipe, policy=policy)
     except DatabaseError:  # rolled back: the run must not stay PLANNING
         log.exception("could not store the plan", extra={"run_id": run.pk})
-        _fail_planning(run, "could not store the plan (see the control plane's logs)")
+        fail_planning(run, "could not store the plan (see the control plane's logs)")
 
 
 def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict | None]:
@@ -174,14 +181,19 @@ def failed_only_plan(previous: Run) -> dict:
     return plan
 
 
-def _fail_planning(run: Run, message: str) -> None:
+def fail_planning(
+    run: Run, message: str, *, why: str = "planning failed", actor: str = "system"
+) -> bool:
+    """PLANNING -> PLAN_FAILED -> FAILED, the message kept as the run's reason."""
     with transaction.atomic():
-        if states.transition(
-            states.RUN, run, RunState.PLAN_FAILED, why="planning failed", plan_error=message[:20000]
+        if not states.transition(
+            states.RUN, run, RunState.PLAN_FAILED, why=why, actor=actor, plan_error=message[:20000]
         ):
-            states.transition(
-                states.RUN, run, RunState.FAILED, why="plan failed", reason=message[:2000]
-            )
+            return False
+        states.transition(
+            states.RUN, run, RunState.FAILED, why="plan failed", actor=actor, reason=message[:2000]
+        )
+        return True
 
 
 _PROJECT_WIDTH = Job._meta.get_field("project").max_length  # a label only: cut to fit

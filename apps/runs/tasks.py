@@ -15,12 +15,15 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name="deltaci.plan_run", acks_late=True, time_limit=900, soft_time_limit=840)
-def plan_run(run_id: int) -> None:
+def plan_run(run_id: int, planning_token: str = "") -> None:
+    """acks_late: a worker that dies unacked gets the task back after the broker's
+    visibility timeout (harmless: it plans nothing without the current token); the
+    planning lease brings the run back much sooner (apps/runs/planlease.py)."""
     from apps.runs.planning import do_plan_run
 
     token = bind(run_id=run_id)
     try:
-        do_plan_run(run_id)
+        do_plan_run(run_id, planning_token)
     finally:
         unbind(token)
 

@@ -132,6 +132,7 @@ def test_expiry_is_idempotent(make_run, proto, clock):
         "forced_cancels": 0,
         "run_timeouts": 0,
         "planning_failed": 0,
+        "planning_replanned": 0,
         "runs_superseded": 0,
         "runs_advanced": 0,
     }
