@@ -1,8 +1,10 @@
-"""Reason codes, exactly planning.md's list: machine-readable "why" for every job."""
+"""Reason codes: planning.md's list plus NON_BUILD, NO_SCRIPT (skips) and
+LOCKFILE_CHANGED (runs) — machine-readable "why" for every job."""
 
 FILE_CHANGED = "FILE_CHANGED"
 DEPENDENCY_CHANGED = "DEPENDENCY_CHANGED"
 GLOBAL_FILE_CHANGED = "GLOBAL_FILE_CHANGED"
+LOCKFILE_CHANGED = "LOCKFILE_CHANGED"  # the lockfile changed what this project resolves
 UNKNOWN_IMPACT = "UNKNOWN_IMPACT"
 DIFF_UNAVAILABLE = "DIFF_UNAVAILABLE"
 MANIFEST_UNREADABLE = "MANIFEST_UNREADABLE"
@@ -13,6 +15,8 @@ POLICY_FULL = "POLICY_FULL"
 
 NOT_AFFECTED = "NOT_AFFECTED"
 DOCS_ONLY = "DOCS_ONLY"
+NON_BUILD = "NON_BUILD"  # only files no build reads changed (editor settings, templates)
+NO_SCRIPT = "NO_SCRIPT"  # the job would do nothing: no script, target or task for it
 PATHS_NOT_MATCHED = "PATHS_NOT_MATCHED"
 NEED_FAILED = "NEED_FAILED"  # set at run time by the control plane, never by the planner
 
@@ -20,6 +24,7 @@ RUN_CODES = (
     FILE_CHANGED,
     DEPENDENCY_CHANGED,
     GLOBAL_FILE_CHANGED,
+    LOCKFILE_CHANGED,
     UNKNOWN_IMPACT,
     DIFF_UNAVAILABLE,
     MANIFEST_UNREADABLE,
@@ -28,4 +33,4 @@ RUN_CODES = (
     REQUIRED_BY_POLICY,
     POLICY_FULL,
 )
-SKIP_CODES = (NOT_AFFECTED, DOCS_ONLY, PATHS_NOT_MATCHED, NEED_FAILED)
+SKIP_CODES = (NOT_AFFECTED, DOCS_ONLY, NON_BUILD, NO_SCRIPT, PATHS_NOT_MATCHED, NEED_FAILED)

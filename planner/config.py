@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.checks import Checker, type_name
+from planner.classify import PathRules
 from planner.discovery.common import join
 from planner.errors import PlanError
 from planner.manifests import ManifestError, load_yaml
 from planner.policy import PlannerPolicy
 
 FILE = "ci.ai.yaml"
-TOP_KEYS = ("version", "jobs", "policies", "limits")
+TOP_KEYS = ("version", "jobs", "policies", "limits", "planning")
+PLANNING_KEYS = ("ignore", "global")
+MAX_PLANNING_GLOBS = 500
 JOB_KEYS = (
     "image",
     "workdir",
@@ -56,6 +59,7 @@ class Config:
     policies: dict[str, Any]
     limits: dict[str, Any]
     hashed_files: list[str] = field(default_factory=list)
+    rules: PathRules = field(default_factory=PathRules)  # planning.ignore / planning.global
 
 
 def parse_config(
@@ -76,7 +80,9 @@ def parse_config(
     check = Checker(FILE)
     if document is None:
         raise PlanError(f"{FILE}: the document is empty; it needs version and jobs")
-    top = check.mapping(document, "", TOP_KEYS, required=("version", "jobs"))
+    # without jobs, a file that only tunes discovery (planning.ignore / planning.global)
+    required = ("version",) if isinstance(document, dict) and "planning" in document else None
+    top = check.mapping(document, "", TOP_KEYS, required=required or ("version", "jobs"))
     if top is None:
         raise PlanError(check.problems)
     version = top.get("version", 1)
@@ -85,10 +91,32 @@ def parse_config(
     limits = _limits(check, top.get("limits", {}))
     policies = _policies(check, top.get("policies", {}))
     jobs = _jobs(check, top.get("jobs"), policy, limits, file_hash) if "jobs" in top else []
+    rules = _planning(check, top.get("planning", {}))
     if check.problems:
         raise PlanError(check.problems)
     hashed = sorted({f for j in jobs for f in j.spec.pop("_hashed")})
-    return Config(jobs=jobs, policies=policies, limits=limits, hashed_files=hashed)
+    return Config(jobs=jobs, policies=policies, limits=limits, hashed_files=hashed, rules=rules)
+
+
+def _planning(check: Checker, value: Any) -> PathRules:
+    """``planning.ignore``: globs of files no build reads (never trigger work);
+    ``planning.global``: globs of files every build reads (everything runs)."""
+    planning = check.mapping(value, "planning", PLANNING_KEYS) or {}
+    found: dict[str, tuple[str, ...]] = {}
+    for key in PLANNING_KEYS:
+        if key not in planning:
+            continue
+        at = f"planning.{key}"
+        globs = check.strings(planning[key], at, non_empty=True) or []
+        if len(globs) > MAX_PLANNING_GLOBS:
+            check.add(at, f"{len(globs)} globs, more than {MAX_PLANNING_GLOBS}")
+        for i, glob in enumerate(globs):
+            if glob.startswith("/") or ".." in glob.split("/") or "\0" in glob:
+                check.add(f"{at}[{i}]", "must be a glob relative to the repository root")
+            elif len(glob) > 1024:
+                check.add(f"{at}[{i}]", "must be at most 1024 characters")
+        found[key] = tuple(globs)
+    return PathRules(ignore=found.get("ignore", ()), global_=found.get("global", ()))
 
 
 def _limits(check: Checker, value: Any) -> dict[str, Any]:

@@ -31,6 +31,10 @@ def job_name(project: str, kind: str) -> str:
 
 
 def _skip_why(project: Project, impact: Impact) -> Why:
+    if impact.no_build_input:
+        files = listing(impact.non_build)
+        reason = f"only files no build reads changed ({files}): no test work needed"
+        return Why(codes.NON_BUILD, reason, [])
     if impact.docs_only:
         reason = f"only documentation changed ({listing(impact.docs)}): no test work needed"
         return Why(codes.DOCS_ONLY, reason, [])
@@ -66,7 +70,9 @@ def _spec(project: Project, kind: str, policy: PlannerPolicy) -> dict:
 
 
 def _needs(project: Project, kind: str) -> list[str]:
-    return [] if kind == "build" else [job_name(project.name, "build")]
+    if kind == "build" or "build" in project.no_script:
+        return []
+    return [job_name(project.name, "build")]
 
 
 def discovery_candidates(
@@ -74,18 +80,18 @@ def discovery_candidates(
 ) -> list[Candidate]:
     candidates: list[Candidate] = []
     for project in projects:
-        why = impact.runs.get(project.name)
-        run = why is not None
-        why = why or _skip_why(project, impact)
+        impacted = impact.runs.get(project.name)
+        why = impacted or _skip_why(project, impact)
         for kind in KINDS:
+            idle = project.no_script.get(kind)
             candidates.append(
                 Candidate(
                     name=job_name(project.name, kind),
                     project=project.name,
                     needs=_needs(project, kind),
                     make_spec=partial(_spec, project, kind, policy),
-                    run=run,
-                    why=why,
+                    run=impacted is not None and idle is None,
+                    why=Why(codes.NO_SCRIPT, f"nothing to {kind}: {idle}", []) if idle else why,
                 )
             )
     return candidates

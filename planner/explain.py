@@ -81,6 +81,10 @@ def explain_discovery(
                 f"No rule explains {listing(impact.unknown_files)}, so everything runs "
                 "(unknown impact expands the plan)."
             )
+        if impact.non_build:
+            parts.append(
+                f"Files no build reads changed ({listing(impact.non_build)}): they widen nothing."
+            )
         if impact.docs_only:
             parts.append("Only documentation changed, so no test work is needed.")
         elif impact.docs:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from planner import codes
-from planner.classify import is_doc, is_global
+from planner.classify import DOC, GLOBAL, NON_BUILD, PathRules, is_global
 from planner.discovery.model import Discovery
 from planner.graph import ProjectGraph
 
@@ -37,6 +37,7 @@ class Impact:
     runs: dict[str, Why] = field(default_factory=dict)  # impacted project -> why
     direct: dict[str, list[str]] = field(default_factory=dict)  # project -> its files
     docs: list[str] = field(default_factory=list)
+    non_build: list[str] = field(default_factory=list)  # files no build reads
     docs_in: dict[str, list[str]] = field(default_factory=dict)
     global_files: list[str] = field(default_factory=list)
     unknown_files: list[str] = field(default_factory=list)
@@ -45,6 +46,12 @@ class Impact:
     @property
     def docs_only(self) -> bool:
         return bool(self.changed_paths) and len(self.docs) == len(self.changed_paths)
+
+    @property
+    def no_build_input(self) -> bool:
+        """Only documentation and files no build reads changed (at least one of those)."""
+        quiet = len(self.docs) + len(self.non_build)
+        return bool(self.non_build) and quiet == len(self.changed_paths)
 
 
 def expand_changes(changes: list[tuple[str, list[str]]]) -> list[str]:
@@ -57,6 +64,7 @@ def analyse(
     discovery: Discovery,
     changed_paths: list[str],
     diff_reason: str | None,
+    rules: PathRules | None = None,
 ) -> Impact:
     impact = Impact(changed_paths=changed_paths, diff_reason=diff_reason)
     names = sorted(graph.projects)
@@ -69,24 +77,28 @@ def analyse(
         )
         impact.runs = dict.fromkeys(names, why)
     else:
-        _classify(graph, discovery, impact)
+        _classify(graph, discovery, impact, rules or PathRules())
         _propagate(graph, impact, names)
     _unreadable(graph, discovery, impact, names)
     return impact
 
 
-def _classify(graph: ProjectGraph, discovery: Discovery, impact: Impact) -> None:
+def _classify(graph: ProjectGraph, discovery: Discovery, impact: Impact, rules: PathRules) -> None:
     global_paths = frozenset(discovery.global_paths)
     direct: dict[str, list[str]] = defaultdict(list)
     docs_in: dict[str, list[str]] = defaultdict(list)
     for path in impact.changed_paths:
         owners = graph.owners(path)
-        in_docs_project = any(o.root.split("/")[0] == "docs" for o in owners)
-        if is_doc(path) and not in_docs_project:
+        kind = rules.kind(path, global_paths)
+        if kind == DOC and any(o.root.split("/")[0] == "docs" for o in owners):
+            kind = GLOBAL if is_global(path, global_paths) else None  # a docs site builds
+        if kind == DOC:
             impact.docs.append(path)
             for owner in owners:
                 docs_in[owner.name].append(path)
-        elif is_global(path, global_paths):
+        elif kind == NON_BUILD:
+            impact.non_build.append(path)
+        elif kind == GLOBAL:
             impact.global_files.append(path)
         elif owners:
             for owner in owners:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from planner.classify import CONFIG_PATH
-from planner.config import parse_config
+from planner.classify import CONFIG_PATH, PathRules
+from planner.config import Config, parse_config
 from planner.config_plan import config_candidates
 from planner.construct import discovery_candidates
 from planner.discovery import ECOSYSTEMS, discover
@@ -123,26 +123,23 @@ def _plan(
             finally:
                 scan.exception()  # never leave the listing running
             scan.result()
+            rules = PathRules()
             if listing.config is not None:
-                return _plan_config(
-                    reader, listing.config, policy, head, base, changed, diff_reason
-                )
+                config, hashes = _read_config(reader, listing.config, policy, head)
+                if config.jobs:
+                    return _plan_config(config, hashes, head, base, changed, diff_reason, policy)
+                rules = config.rules  # a ci.ai.yaml that only tunes discovery
             return _plan_discovery(
-                reader, listing, policy, head, base, changed, diff_reason, recipe
+                reader, listing, policy, head, base, changed, diff_reason, recipe, rules
             )
     except GitError as exc:
         raise PlanError(f"repository: {exc}") from exc
 
 
-def _plan_config(
-    reader: BlobReader,
-    config_entry: Entry,
-    policy: PlannerPolicy,
-    head: str,
-    base: str | None,
-    changed: list[str],
-    diff_reason: str | None,
-) -> Plan:
+def _read_config(
+    reader: BlobReader, config_entry: Entry, policy: PlannerPolicy, head: str
+) -> tuple[Config, dict[str, str]]:
+    """The validated ci.ai.yaml and the hashes of the files it read."""
     [blob] = reader.read(head, [config_entry], policy.max_config_bytes)
     if blob.problem:
         raise PlanError(f"{CONFIG_PATH}: {blob.problem}")
@@ -155,7 +152,18 @@ def _plan_config(
         hashes[path] = found.sha256
         return found.sha256
 
-    config = parse_config(blob.content, blob.size, policy, file_hash)
+    return parse_config(blob.content, blob.size, policy, file_hash), hashes
+
+
+def _plan_config(
+    config: Config,
+    hashes: dict[str, str],
+    head: str,
+    base: str | None,
+    changed: list[str],
+    diff_reason: str | None,
+    policy: PlannerPolicy,
+) -> Plan:
     jobs, skipped = finalize(config_candidates(config, changed, diff_reason), policy)
     return Plan(
         source="config",
@@ -180,6 +188,7 @@ def _plan_discovery(
     changed: list[str],
     diff_reason: str | None,
     recipe: dict[str, Any] | None,
+    rules: PathRules,
 ) -> Plan:
     blobs = listing.blobs()
     entries: dict[str, str | None] = dict.fromkeys(listing.present)
@@ -192,7 +201,7 @@ def _plan_discovery(
     if not discovery.projects:
         raise PlanError(_nothing_found(discovery))
     graph = ProjectGraph(discovery.projects)
-    impact = analyse(graph, discovery, changed, diff_reason)
+    impact = analyse(graph, discovery, changed, diff_reason, rules)
     jobs, skipped = finalize(discovery_candidates(discovery.projects, impact, policy), policy)
     if diff_reason is not None:
         source = "fallback"

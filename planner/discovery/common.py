@@ -81,8 +81,22 @@ def phases(setup: list[str], build: list[str], test: list[str], lint: list[str])
     return {"build": setup + build, "test": setup + test, "lint": setup + lint}
 
 
+_NOTHING = "echo 'nothing to do: "
+
+
 def nothing(what: str) -> str:
-    return f"echo 'nothing to do: {what}'"
+    """The step of a job kind the project has no script, target or task for: such a job
+    is not planned (NO_SCRIPT) unless the policy requires it by name."""
+    return f"{_NOTHING}{what}'"
+
+
+def idle_kinds(steps: dict[str, list[str]]) -> dict[str, str]:
+    """Job kind -> what is missing, for the kinds whose last step is ``nothing(...)``."""
+    return {
+        kind: commands[-1][len(_NOTHING) : -1]
+        for kind, commands in steps.items()
+        if commands and commands[-1].startswith(_NOTHING)
+    }
 
 
 @dataclass
@@ -158,6 +172,7 @@ def new_project(
     """A project rooted at its manifest's directory."""
     return Project(
         mechanisms=dict(mechanisms or {}),
+        no_script=idle_kinds(steps),
         root=parent_dir(manifest),
         ecosystem=ecosystem,
         manifest=manifest,

@@ -34,6 +34,8 @@ _MANAGERS = (  # lockfile, install command, run prefix
 
 
 _LOCAL = ("file:", "link:", "portal:")
+# an unreadable package.json may define any script: each job runs (and shows the error)
+_UNKNOWN_SCRIPTS = dict.fromkeys(("build", "test", "lint"), "")
 _OVERRIDES = (("resolutions",), ("overrides",), ("pnpm", "overrides"))
 Target = tuple[str, str, str]  # ("path", directory, mechanism) or ("key", "npm:name", ...)
 
@@ -172,8 +174,9 @@ def discover(src: Sources) -> EcosystemResult:
         root = parent_dir(path)
         if data is not None and (data.get("workspaces") is not None or root in pnpm_roots):
             continue  # a workspace root only aggregates its members
+        scripts = _UNKNOWN_SCRIPTS if data is None else data.get("scripts")
+        scripts = scripts if isinstance(scripts, dict) else {}
         data = data or {}
-        scripts = data.get("scripts") if isinstance(data.get("scripts"), dict) else {}
         requires, local, mechanisms = _edges(data, root, overrides)
         name = data.get("name")
         result.projects.append(

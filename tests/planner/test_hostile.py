@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.planner.conftest import codes_of, jobs
+from tests.planner.conftest import codes_of, jobs, package
 
 LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">]>
@@ -33,7 +33,7 @@ HOSTILE = {
 def test_hostile_manifests_become_unreadable_with_a_reason(repo, case):
     path, content, message = HOSTILE[case]
     base = repo.commit(
-        {"ok/go.mod": "module ok\n", "ok/pkg/package.json": '{"name": "p"}', path: content}
+        {"ok/go.mod": "module ok\n", "ok/pkg/package.json": package({"name": "p"}), path: content}
     )
     repo.commit({"ok/main.go": "package ok\n"})
     plan = repo.plan(base)
@@ -52,7 +52,9 @@ def test_repository_code_is_never_run(repo, tmp_path):
         {
             "setup.py": payload,
             "Makefile": f"build:\n\ttouch {marker}\ntest:\n\ttouch {marker}\n",
-            "package.json": json.dumps({"name": "p", "scripts": {"preinstall": f"touch {marker}"}}),
+            "package.json": json.dumps(
+                {"name": "p", "scripts": {"preinstall": f"touch {marker}", "test": "jest"}}
+            ),
             "build.gradle": f'"touch {marker}".execute()\n',
             ".git-hooks/post-checkout": f"touch {marker}",
         }
@@ -63,8 +65,8 @@ def test_repository_code_is_never_run(repo, tmp_path):
 
 
 def test_many_manifests_in_one_batch(repo):
-    files = {f"p{i:03}/package.json": json.dumps({"name": f"p{i}"}) for i in range(300)}
-    files["p000/package.json"] = json.dumps({"name": "p0", "dependencies": {"p299": "1"}})
+    files = {f"p{i:03}/package.json": package({"name": f"p{i}"}) for i in range(300)}
+    files["p000/package.json"] = package({"name": "p0", "dependencies": {"p299": "1"}})
     base = repo.commit(files)
     repo.commit({"p299/x.js": "1"})
     codes = codes_of(repo.plan(base))

@@ -10,10 +10,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tests.planner.conftest import package
+
 ROOT = Path(__file__).resolve().parents[2]
 FILES = {
-    "a/package.json": json.dumps({"name": "a"}),
-    "b/package.json": json.dumps({"name": "b", "dependencies": {"a": "1"}}),
+    "a/package.json": package({"name": "a"}),
+    "b/package.json": package({"name": "b", "dependencies": {"a": "1"}}),
     "c/go.mod": "module c\n",
 }
 
