@@ -167,10 +167,12 @@ def new_project(
     image: str,
     steps: dict[str, list[str]],
     mechanisms: dict[str, str] | None = None,
+    member: bool = False,
     **edges: list[str],
 ) -> Project:
     """A project rooted at its manifest's directory."""
     return Project(
+        member=member,
         mechanisms=dict(mechanisms or {}),
         no_script=idle_kinds(steps),
         root=parent_dir(manifest),

@@ -117,6 +117,7 @@ def discover(src: Sources) -> EcosystemResult:
                 steps=_steps(src, root, build_root),
                 path_deps=sorted({d for d in path_deps if d and d != root}),
                 mechanisms=mechanisms,
+                member=root in owner,
             )
         )
     return result

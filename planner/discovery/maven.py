@@ -87,6 +87,7 @@ def discover(src: Sources) -> EcosystemResult:
                 IMAGE,
                 _commands(root, top),
                 mechanisms={f"maven:{u}": how for u, how in uses.items() if how},
+                member=root in aggregator_of,
                 provides=[f"maven:{artifact}"] if artifact else [],
                 requires=[f"maven:{u}" for u in sorted(uses)],
             )

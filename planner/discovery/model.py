@@ -26,6 +26,7 @@ class Project:
     deps: list[str] = field(default_factory=list)  # names of in-repo projects it uses
     via: dict[str, str] = field(default_factory=dict)  # dependency name -> mechanism
     no_script: dict[str, str] = field(default_factory=dict)  # kind -> what is missing
+    member: bool = False  # a workspace declaration names it (never folded into another)
 
     def to_recipe(self) -> dict[str, Any]:
         return {

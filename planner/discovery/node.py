@@ -7,6 +7,7 @@ package name in (dev/peer/optional) dependencies, the ``file:``/``link:``/``port
 
 from planner.discovery.common import (
     Sources,
+    ancestors,
     in_dir,
     join,
     member_of,
@@ -170,10 +171,14 @@ def discover(src: Sources) -> EcosystemResult:
         pnpm = _pnpm_document(src, root) if root in pnpm_roots else None
         if found := _overrides(root, parsed[path], pnpm, result, path):
             overrides.append((root, found))
+    package_dirs = {parent_dir(p) for p in parsed}
     for path, data in parsed.items():
         root = parent_dir(path)
         if data is not None and (data.get("workspaces") is not None or root in pnpm_roots):
             continue  # a workspace root only aggregates its members
+        member = any(member_of(root, w, globs, []) for w, globs in workspaces)
+        if not member and _nested_package(src, root, package_dirs):
+            continue  # an entry-point stub or a tool's configuration, not a project
         scripts = _UNKNOWN_SCRIPTS if data is None else data.get("scripts")
         scripts = scripts if isinstance(scripts, dict) else {}
         data = data or {}
@@ -188,11 +193,22 @@ def discover(src: Sources) -> EcosystemResult:
                 _steps(src, root, scripts, workspaces),
                 provides=[f"npm:{name}"] if isinstance(name, str) else [],
                 mechanisms=mechanisms,
+                member=member,
                 requires=requires,
                 path_deps=local,
             )
         )
     return result
+
+
+def _nested_package(src: Sources, root: str, package_dirs: set[str]) -> bool:
+    """A package.json inside another package's directory (the root's included) that no
+    workspace names and that has no lockfile of its own."""
+    if root == ".":
+        return False
+    if any(src.has(f"{root}/{lock}") for lock, _, _ in _MANAGERS):
+        return False
+    return any(d in package_dirs for d in ancestors(parent_dir(root)))
 
 
 def _pnpm_document(src: Sources, root: str) -> object:

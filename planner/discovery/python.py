@@ -194,6 +194,7 @@ def discover(src: Sources) -> EcosystemResult:
                 image,
                 steps,
                 mechanisms=mechanisms,
+                member=any(member_of(root, r, inc, exc) for r, inc, exc in uv_roots),
                 provides=[normalize(manifest.name)] if manifest.name else [],
                 requires=requires,
                 path_deps=paths,

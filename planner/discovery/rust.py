@@ -145,6 +145,7 @@ def discover(src: Sources) -> EcosystemResult:
                 path,
                 IMAGE,
                 steps,
+                member=workspace is not None and workspace.root != root,
                 provides=[f"cargo:{name}"] if isinstance(name, str) else [],
                 mechanisms=mechanisms,
                 requires=requires,
