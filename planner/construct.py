@@ -10,6 +10,7 @@ import hashlib
 from functools import partial
 
 from planner import codes
+from planner.caches import caches_for
 from planner.discovery.model import KINDS, Project
 from planner.impact import Impact, Why, listing
 from planner.jobs import Candidate
@@ -47,7 +48,7 @@ def _skip_why(project: Project, impact: Impact) -> Why:
     return Why(codes.NOT_AFFECTED, f"no change in {project.name} or its dependencies", [])
 
 
-def _spec(project: Project, kind: str, policy: PlannerPolicy) -> dict:
+def _spec(project: Project, kind: str, policy: PlannerPolicy, oids: dict[str, str]) -> dict:
     return {
         "name": job_name(project.name, kind),
         "project": project.name,
@@ -61,7 +62,7 @@ def _spec(project: Project, kind: str, policy: PlannerPolicy) -> dict:
         "retries": policy.default_retries,
         "timeout_seconds": policy.default_timeout_seconds,
         "artifacts": [],
-        "caches": [],
+        "caches": caches_for(project, oids) if policy.caching_enabled else [],
         "runs_on": [],
         "env": {},
         "secrets": [],
@@ -76,8 +77,9 @@ def _needs(project: Project, kind: str) -> list[str]:
 
 
 def discovery_candidates(
-    projects: list[Project], impact: Impact, policy: PlannerPolicy
+    projects: list[Project], impact: Impact, policy: PlannerPolicy, oids: dict[str, str]
 ) -> list[Candidate]:
+    """Three candidates per project; ``oids`` (build file -> object id) key the caches."""
     candidates: list[Candidate] = []
     for project in projects:
         impacted = impact.runs.get(project.name)
@@ -89,7 +91,7 @@ def discovery_candidates(
                     name=job_name(project.name, kind),
                     project=project.name,
                     needs=_needs(project, kind),
-                    make_spec=partial(_spec, project, kind, policy),
+                    make_spec=partial(_spec, project, kind, policy, oids),
                     run=impacted is not None and idle is None,
                     why=Why(codes.NO_SCRIPT, f"nothing to {kind}: {idle}", []) if idle else why,
                 )

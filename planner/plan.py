@@ -202,7 +202,9 @@ def _plan_discovery(
         raise PlanError(_nothing_found(discovery))
     graph = ProjectGraph(discovery.projects)
     impact = analyse(graph, discovery, changed, diff_reason, rules)
-    jobs, skipped = finalize(discovery_candidates(discovery.projects, impact, policy), policy)
+    jobs, skipped = finalize(
+        discovery_candidates(discovery.projects, impact, policy, listing.oids), policy
+    )
     if diff_reason is not None:
         source = "fallback"
     return Plan(

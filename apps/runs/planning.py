@@ -26,6 +26,7 @@ def planner_policy(policy: EffectivePolicy) -> PlannerPolicy:
         default_retries=policy.job_retries,
         max_jobs=settings.DELTACI_MAX_JOBS_PER_PLAN,
         max_config_bytes=settings.DELTACI_MAX_CONFIG_BYTES,
+        caching_enabled=policy.caching_enabled,
     )
 
 

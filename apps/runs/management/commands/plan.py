@@ -89,6 +89,7 @@ class Command(BaseCommand):
             default_retries=base.default_retries,
             max_jobs=base.max_jobs,
             max_config_bytes=base.max_config_bytes,
+            caching_enabled=base.caching_enabled,
         )
 
     def _plan_path(self, opts) -> Plan:
