@@ -40,6 +40,8 @@ class Impact:
     non_build: list[str] = field(default_factory=list)  # files no build reads
     docs_in: dict[str, list[str]] = field(default_factory=dict)
     global_files: list[str] = field(default_factory=list)
+    # lockfile -> {project -> changed packages it resolves}, for lockfiles read both ways
+    lockfiles: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     unknown_files: list[str] = field(default_factory=list)
     fallback_reasons: list[str] = field(default_factory=list)
 
@@ -65,8 +67,12 @@ def analyse(
     changed_paths: list[str],
     diff_reason: str | None,
     rules: PathRules | None = None,
+    lockfiles: dict[str, dict[str, list[str]]] | None = None,
 ) -> Impact:
+    """``lockfiles``: the changed global lockfiles that could be read at base and head,
+    with the projects whose resolution changed (the others stay global files)."""
     impact = Impact(changed_paths=changed_paths, diff_reason=diff_reason)
+    impact.lockfiles = dict(lockfiles or {})
     names = sorted(graph.projects)
     if diff_reason is not None:
         impact.fallback_reasons.append(f"diff unavailable: {diff_reason}")
@@ -98,6 +104,8 @@ def _classify(graph: ProjectGraph, discovery: Discovery, impact: Impact, rules: 
                 docs_in[owner.name].append(path)
         elif kind == NON_BUILD:
             impact.non_build.append(path)
+        elif kind == GLOBAL and path in impact.lockfiles:
+            pass  # read both ways: only the projects it changed are impacted
         elif kind == GLOBAL:
             impact.global_files.append(path)
         elif owners:
@@ -114,9 +122,17 @@ def _propagate(graph: ProjectGraph, impact: Impact, names: list[str]) -> None:
         files = impact.direct[name]
         reason = f"{name} changed ({listing(files)})"
         impact.runs[name] = Why(codes.FILE_CHANGED, reason, files[:TRIGGER_LIMIT])
-    for name, chain in sorted(graph.dependents_of(list(impact.direct)).items()):
-        source, files = chain[0], impact.direct[chain[0]]
-        reason = f"{source} changed ({listing(files)}) and {depends_sentence(graph, chain)}"
+    origins = {name: f"{name} changed ({listing(files)})" for name, files in impact.direct.items()}
+    triggers = dict(impact.direct)
+    for lockfile, projects in sorted(impact.lockfiles.items()):
+        for name, packages in sorted(projects.items()):
+            if name in graph.projects and name not in triggers:
+                origins[name] = f"{lockfile} changed what {name} resolves ({listing(packages)})"
+                triggers[name] = [lockfile]
+                impact.runs[name] = Why(codes.LOCKFILE_CHANGED, origins[name], [lockfile])
+    for name, chain in sorted(graph.dependents_of(list(triggers)).items()):
+        source, files = chain[0], triggers[chain[0]]
+        reason = f"{origins[source]} and {depends_sentence(graph, chain)}"
         impact.runs[name] = Why(codes.DEPENDENCY_CHANGED, reason, files[:TRIGGER_LIMIT])
     if impact.global_files:
         files = impact.global_files

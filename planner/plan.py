@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from planner.classify import CONFIG_PATH, PathRules
+from planner import lockfiles
+from planner.classify import CONFIG_PATH, GLOBAL, PathRules
 from planner.config import Config, parse_config
 from planner.config_plan import config_candidates
 from planner.construct import discovery_candidates
 from planner.discovery import ECOSYSTEMS, discover
-from planner.discovery.common import Sources
+from planner.discovery.common import Sources, basename
 from planner.discovery.model import Discovery
 from planner.errors import PlanError
 from planner.explain import explain_config, explain_discovery
@@ -23,6 +24,7 @@ from planner.git import BlobReader, Entry, Git, GitError, background
 from planner.graph import ProjectGraph
 from planner.impact import analyse, expand_changes
 from planner.jobs import finalize
+from planner.manifests import ManifestError
 from planner.policy import PlannerPolicy
 from planner.reading import Listing, diff_base
 from planner.recipe import fingerprint, load_recipe, make_recipe
@@ -201,7 +203,8 @@ def _plan_discovery(
     if not discovery.projects:
         raise PlanError(_nothing_found(discovery))
     graph = ProjectGraph(discovery.projects)
-    impact = analyse(graph, discovery, changed, diff_reason, rules)
+    locks = _lockfile_changes(reader, discovery, changed, base, head, rules)
+    impact = analyse(graph, discovery, changed, diff_reason, rules, locks)
     jobs, skipped = finalize(
         discovery_candidates(discovery.projects, impact, policy, listing.oids), policy
     )
@@ -219,6 +222,39 @@ def _plan_discovery(
         explain=explain_discovery(source, discovery, impact, base, head, jobs, skipped),
         discovery=discovery,
     )
+
+
+def _lockfile_changes(
+    reader: BlobReader,
+    discovery: Discovery,
+    changed: list[str],
+    base: str | None,
+    head: str,
+    rules: PathRules,
+) -> dict[str, dict[str, list[str]]]:
+    """Changed workspace lockfiles (global by the rules) that can be read at base and head,
+    with the projects whose resolution changed; the others stay global files."""
+    discovered = frozenset(discovery.global_paths)
+    wanted = [
+        p
+        for p in changed
+        if basename(p) in lockfiles.READERS
+        and rules.kind(p, discovered) == GLOBAL
+        and rules.declared(p) is None
+    ]
+    found: dict[str, dict[str, list[str]]] = {}
+    for path in wanted if base else ():
+        sides = [
+            reader.read(commit, [path], lockfiles.MAX_LOCKFILE_BYTES)[0] for commit in (base, head)
+        ]
+        if any(s.content is None and not s.problem for s in sides):
+            continue  # too large to read: a global file, as before
+        contents = [None if s.problem else s.content for s in sides]
+        try:
+            found[path] = lockfiles.impacted_projects(path, *contents, discovery.projects)
+        except ManifestError:
+            continue  # unreadable: a global file, as before
+    return found
 
 
 def _nothing_found(discovery: Any) -> list[str]:
