@@ -34,7 +34,9 @@ def _nearest(root: str, names: tuple[str, ...], oids: dict[str, str]) -> tuple[s
     return None
 
 
-def _cache(kind: str, source: tuple[str, str], paths: tuple[str, ...], scope: str = "") -> dict:
+def _cache(
+    kind: str, source: tuple[str, str], paths: tuple[str, ...], scope: str = ""
+) -> dict[str, Any]:
     path, oid = source
     key = f"{kind}:{scope + ':' if scope else ''}{path}:{oid}"
     return {"type": "deps", "key": key, "paths": list(paths)}
@@ -50,7 +52,7 @@ def caches_for(project: Project, oids: dict[str, str]) -> list[dict[str, Any]]:
         kind = "npm-cache" if project.ecosystem == "node" else "pip-cache"
         return [_cache(kind, manifest, ("~/.npm",) if kind == "npm-cache" else ("~/.cache/pip",))]
     if project.ecosystem == "rust":
-        lock = _nearest(root, ("Cargo.lock",), oids) or manifest
+        lock: tuple[str, str] = _nearest(root, ("Cargo.lock",), oids) or manifest
         target = lock[0].rpartition("/")[0] + "/target" if "/" in lock[0] else "target"
         return [
             _cache("cargo-registry", lock, ("~/.cargo/registry", "~/.cargo/git")),
@@ -67,6 +69,6 @@ def caches_for(project: Project, oids: dict[str, str]) -> list[dict[str, Any]]:
             return [_cache("maven-repository", manifest, ("~/.m2/repository",))]
         return [_cache("gradle-caches", manifest, ("~/.gradle/caches", "~/.gradle/wrapper"))]
     if project.ecosystem == "dotnet":
-        lock = _nearest(root, ("packages.lock.json", "Directory.Packages.props"), oids)
-        return [_cache("nuget-packages", lock or manifest, ("~/.nuget/packages",))]
+        props = _nearest(root, ("packages.lock.json", "Directory.Packages.props"), oids)
+        return [_cache("nuget-packages", props or manifest, ("~/.nuget/packages",))]
     return []

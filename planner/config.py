@@ -144,6 +144,7 @@ def _policies(check: Checker, value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, item in (runs or {}).items():
         path = f"policies.runs.{key}"
+        parsed: bool | int | None
         if key == "cancel_superseded":
             parsed = check.boolean(item, path)
         elif key == "max_runtime_seconds":
@@ -157,7 +158,12 @@ def _policies(check: Checker, value: Any) -> dict[str, Any]:
     return out
 
 
-def _jobs(check, value, policy, limits, file_hash) -> list[ConfigJob]:
+FileHash = Callable[[str], str | None]
+
+
+def _jobs(
+    check: Checker, value: Any, policy: PlannerPolicy, limits: dict[str, Any], file_hash: FileHash
+) -> list[ConfigJob]:
     if not isinstance(value, dict):
         check.add("jobs", f"must be a mapping of job name to job, got {type_name(value)}")
         return []
@@ -179,7 +185,14 @@ def _jobs(check, value, policy, limits, file_hash) -> list[ConfigJob]:
     return jobs
 
 
-def _job(check, name, body, policy, names, file_hash) -> ConfigJob | None:
+def _job(
+    check: Checker,
+    name: str,
+    body: Any,
+    policy: PlannerPolicy,
+    names: list[str],
+    file_hash: FileHash,
+) -> ConfigJob | None:
     at = f"jobs.{name}"
     job = check.mapping(body, at, JOB_KEYS, required=("image", "steps"))
     if job is None:
@@ -226,7 +239,9 @@ def _job(check, name, body, policy, names, file_hash) -> ConfigJob | None:
     return ConfigJob(name=name, spec=spec, paths=paths)
 
 
-def _matching(check, value, at, pattern, what) -> list[str]:
+def _matching(
+    check: Checker, value: Any, at: str, pattern: re.Pattern[str], what: str
+) -> list[str]:
     items = check.strings(value, at) or []
     for i, item in enumerate(items):
         if not pattern.match(item):
@@ -258,6 +273,7 @@ def _job_policy(check: Checker, value: Any, at: str, policy: PlannerPolicy) -> d
     }
     settings = check.mapping(value, at, JOB_POLICY_KEYS) or {}
     for key, item in settings.items():
+        parsed: bool | int | None
         if key in ("required", "allow_failure"):
             parsed = check.boolean(item, f"{at}.{key}")
         elif key == "retries":
@@ -293,11 +309,14 @@ def _artifacts(check: Checker, value: Any, at: str) -> list[dict[str, str]]:
     return out
 
 
-def _caches(check, value, at, file_hash) -> tuple[list[dict[str, Any]], list[str]]:
+def _caches(
+    check: Checker, value: Any, at: str, file_hash: FileHash
+) -> tuple[list[dict[str, Any]], list[str]]:
     if not isinstance(value, list):
         check.add(at, f"must be a list, got {type_name(value)}")
         return [], []
-    out, hashed = [], []
+    out: list[dict[str, Any]] = []
+    hashed: list[str] = []
     for i, item in enumerate(value):
         entry = check.mapping(
             item, f"{at}[{i}]", ("type", "key", "paths"), ("type", "key", "paths")
@@ -317,7 +336,9 @@ def _caches(check, value, at, file_hash) -> tuple[list[dict[str, Any]], list[str
     return out, hashed
 
 
-def _cache_key(check, key, at, file_hash, hashed) -> str | None:
+def _cache_key(
+    check: Checker, key: str, at: str, file_hash: FileHash, hashed: list[str]
+) -> str | None:
     """``{hash:FILE}`` -> SHA-256 of FILE at head; anything time- or run-dependent is refused."""
     if "$" in key or "`" in key:
         check.add(
@@ -331,7 +352,7 @@ def _cache_key(check, key, at, file_hash, hashed) -> str | None:
         if kind == "hash" and arg:
             path = join(".", arg)
             digest = file_hash(path) if path else None
-            if digest is None:
+            if digest is None or path is None:
                 check.add(at, f"{{{template}}}: {arg!r} is not a file in the repository at head")
                 ok = False
             else:

@@ -8,6 +8,7 @@ characters are shortened (see job_name)."""
 
 import hashlib
 from functools import partial
+from typing import Any
 
 from planner import codes
 from planner.caches import caches_for
@@ -48,7 +49,9 @@ def _skip_why(project: Project, impact: Impact) -> Why:
     return Why(codes.NOT_AFFECTED, f"no change in {project.name} or its dependencies", [])
 
 
-def _spec(project: Project, kind: str, policy: PlannerPolicy, oids: dict[str, str]) -> dict:
+def _spec(
+    project: Project, kind: str, policy: PlannerPolicy, oids: dict[str, str]
+) -> dict[str, Any]:
     return {
         "name": job_name(project.name, kind),
         "project": project.name,

@@ -159,7 +159,9 @@ def depends_sentence(graph: ProjectGraph, chain: list[str]) -> str:
     return text + (f" ({'; '.join(named)})" if named else "")
 
 
-def _unreadable(graph: ProjectGraph, discovery: Discovery, impact: Impact, names: list) -> None:
+def _unreadable(
+    graph: ProjectGraph, discovery: Discovery, impact: Impact, names: list[str]
+) -> None:
     by_ecosystem: dict[str, list[str]] = defaultdict(list)
     for item in discovery.unreadable:
         by_ecosystem[item.ecosystem].append(f"{item.path} ({item.message})")

@@ -55,7 +55,8 @@ def _npm(data: Any) -> Resolution:
             cut = location.rfind("/node_modules/")
             location = location[:cut] if cut > 0 else ""
 
-    res = Resolution(importers={})
+    importers: dict[str, frozenset[str]] = {}
+    res = Resolution(importers=importers)
     for key, entry in packages.items():
         entry = _mapping(entry)
         names = [n for f in ("dependencies", "optionalDependencies", "peerDependencies",
@@ -65,8 +66,8 @@ def _npm(data: Any) -> Resolution:
         else:
             deps = tuple(sorted({d for n in names if (d := resolve(key, str(n)))}))
         res.packages[key] = (_fingerprint(entry), deps)
-        if "node_modules/" not in f"{key}/" and res.importers is not None:
-            res.importers[key or "."] = frozenset((key,))
+        if "node_modules/" not in f"{key}/":
+            importers[key or "."] = frozenset((key,))
     return res
 
 
@@ -74,7 +75,7 @@ def _pnpm(data: Any) -> Resolution:
     """pnpm-lock.yaml (v6 to v9): importers by directory, packages and snapshots keyed
     ``name@version`` (v6: ``/name@version``)."""
     data = _mapping(data)
-    importers = _mapping(data.get("importers")) or {".": data}
+    by_directory = _mapping(data.get("importers")) or {".": data}
     packages, snapshots = _mapping(data.get("packages")), _mapping(data.get("snapshots"))
     entries = {**packages, **snapshots}
 
@@ -92,16 +93,17 @@ def _pnpm(data: Any) -> Resolution:
         fields = ("dependencies", "optionalDependencies", "devDependencies")
         return tuple(sorted(key(n, v) for f in fields for n, v in _mapping(entry.get(f)).items()))
 
-    res = Resolution(importers={})
+    importers: dict[str, frozenset[str]] = {}
+    res = Resolution(importers=importers)
     for name, entry in entries.items():
         both = [packages.get(name), snapshots.get(name)]
         res.packages[str(name)] = (_fingerprint(both), deps_of(entry))
-    for directory, entry in importers.items():
+    for directory, entry in by_directory.items():
         if not isinstance(entry, dict):
             raise ManifestError(f"importer {str(directory)[:80]!r} is not a mapping")
         deps = deps_of(entry)
         res.packages[f"importer:{directory}"] = (_fingerprint(entry), deps)
-        res.importers[str(directory)] = frozenset((f"importer:{directory}",))
+        importers[str(directory)] = frozenset((f"importer:{directory}",))
     return res
 
 
@@ -119,13 +121,14 @@ def _cargo(data: Any) -> Resolution:
             return f"{parts[0]} {versions[parts[0]][0]}"
         return " ".join(parts[:2])
 
-    res = Resolution(importers={})
+    importers: dict[str, frozenset[str]] = {}
+    res = Resolution(importers=importers)
     for p in packages:
         own = f"{p.get('name')} {p.get('version')}"
         deps = [key(str(d)) for d in p.get("dependencies", []) if isinstance(d, str)]
         res.packages[own] = (_fingerprint(p), tuple(sorted(deps)))
         if "source" not in p:
-            res.importers[f"cargo:{p.get('name')}"] = frozenset((own,))
+            importers[f"cargo:{p.get('name')}"] = frozenset((own,))
     return res
 
 
@@ -133,7 +136,8 @@ def _uv(data: Any) -> Resolution:
     """uv.lock: ``[[package]]`` by name (and version); members are the packages whose
     source is editable, virtual or a workspace path (importers by directory)."""
     packages = [p for p in _mapping(data).get("package", []) if isinstance(p, dict)]
-    res = Resolution(importers={})
+    importers: dict[str, frozenset[str]] = {}
+    res = Resolution(importers=importers)
 
     def deps_of(p: dict[str, Any]) -> tuple[str, ...]:
         found = list(p.get("dependencies", []))
@@ -150,7 +154,7 @@ def _uv(data: Any) -> Resolution:
         source = _mapping(p.get("source"))
         for kind in ("editable", "virtual", "workspace", "directory"):
             if isinstance(source.get(kind), str):
-                res.importers[source[kind]] = frozenset((name,))
+                importers[source[kind]] = frozenset((name,))
     return res
 
 
@@ -298,10 +302,9 @@ def changed_importers(
     out: dict[str, list[str]] = {}
     own = {**(base.importers or {}), **(head.importers or {})}
     for importer in sorted(own or direct):
-        before = (base.importers if own else direct) or {}
-        after = (head.importers if own else direct) or {}
-        before, after = before.get(importer, frozenset()), after.get(importer, frozenset())
-        hits = {reaches[k] for k in before | after if k in reaches} | (before ^ after)
+        old = ((base.importers if own else direct) or {}).get(importer, frozenset())
+        new = ((head.importers if own else direct) or {}).get(importer, frozenset())
+        hits = {reaches[k] for k in old | new if k in reaches} | (old ^ new)
         if hits:
             packages = sorted(h for h in hits if not h.startswith("importer:"))
             out[importer] = [_label(h) for h in packages or sorted(hits)]

@@ -54,7 +54,8 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as planning.md's "Plan output" (plus ``policies``), fresh copies."""
-        return json.loads(self.to_json())
+        data: dict[str, Any] = json.loads(self.to_json())
+        return data
 
     def to_json(self) -> bytes:
         """Canonical UTF-8 JSON: sorted keys, no insignificant whitespace."""
@@ -243,15 +244,17 @@ def _lockfile_changes(
         and rules.declared(p) is None
     ]
     found: dict[str, dict[str, list[str]]] = {}
-    for path in wanted if base else ():
-        sides = [
-            reader.read(commit, [path], lockfiles.MAX_LOCKFILE_BYTES)[0] for commit in (base, head)
-        ]
+    for path in wanted:
+        if base is None:
+            break
+        sides = [reader.read(c, [path], lockfiles.MAX_LOCKFILE_BYTES)[0] for c in (base, head)]
         if any(s.content is None and not s.problem for s in sides):
             continue  # too large to read: a global file, as before
         contents = [None if s.problem else s.content for s in sides]
         try:
-            found[path] = lockfiles.impacted_projects(path, *contents, discovery.projects)
+            found[path] = lockfiles.impacted_projects(
+                path, contents[0], contents[1], discovery.projects
+            )
         except ManifestError:
             continue  # unreadable: a global file, as before
     return found

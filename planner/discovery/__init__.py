@@ -6,6 +6,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 from planner.discovery import dotnet, go, gradle, make, maven, node, python, rust
 from planner.discovery.common import PARSERS, Sources, ancestors, basename, parent_dir
@@ -37,13 +38,13 @@ def candidate_records(text: str, also: frozenset[str] = frozenset()) -> list[str
 def _name_pattern(also: frozenset[str]) -> re.Pattern[str]:
     """``/(file name)NUL`` for the known names, as a trie so the engine never retries
     alternatives that share a prefix."""
-    trie: dict = {}
+    trie: dict[str, Any] = {}
     for name in _NAMES | also:
         node = trie
         for char in name + "\0":
             node = node.setdefault(char, {})
 
-    def regex(node: dict) -> str:
+    def regex(node: dict[str, Any]) -> str:
         branches = [re.escape(c) + regex(child) for c, child in sorted(node.items())]
         return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 

@@ -76,7 +76,9 @@ def string_list(value: object) -> list[str]:
     return [v for v in value if isinstance(v, str)]
 
 
-def phases(setup: list[str], build: list[str], test: list[str], lint: list[str]) -> dict:
+def phases(
+    setup: list[str], build: list[str], test: list[str], lint: list[str]
+) -> dict[str, list[str]]:
     """Steps per job kind: each job runs on a fresh runner, so each starts with setup."""
     return {"build": setup + build, "test": setup + test, "lint": setup + lint}
 

@@ -47,7 +47,7 @@ def _pom(root: Element, base: str) -> Pom:
     return _text(root, "artifactId"), uses, [m for m in modules if m]
 
 
-def _commands(root: str, top: str | None) -> dict:
+def _commands(root: str, top: str | None) -> dict[str, list[str]]:
     if top is None:
         install = "mvn -B install -DskipTests"
     else:

@@ -5,6 +5,8 @@ package name in (dev/peer/optional) dependencies, the ``file:``/``link:``/``port
 (yarn ``resolutions``, npm ``overrides``, ``pnpm.overrides``, pnpm-workspace.yaml
 ``overrides``): a package depending on an overridden name depends on its target."""
 
+from typing import Any
+
 from planner.discovery.common import (
     Sources,
     ancestors,
@@ -72,7 +74,9 @@ def _target(root: str, spec: str, mechanism: str) -> Target | str | None:
     return None
 
 
-def _overrides(root: str, data: dict, pnpm: object, result: EcosystemResult, path: str) -> dict:
+def _overrides(
+    root: str, data: dict[str, Any], pnpm: object, result: EcosystemResult, path: str
+) -> dict[str, Target]:
     """Package name -> target for every override a workspace root declares."""
     found: dict[str, Target] = {}
     tables = [(".".join(keys), _dig(data, keys)) for keys in _OVERRIDES]
@@ -110,21 +114,23 @@ def _flatten(table: object) -> list[tuple[str, str]]:
     return sorted(out)
 
 
-def _object(path: str, src: Sources) -> dict:
+def _object(path: str, src: Sources) -> dict[str, Any]:
     data = src.parse(path)
     if not isinstance(data, dict):
         raise ManifestError("package.json is not a JSON object")
     return data
 
 
-def _workspace_globs(data: dict) -> list[str]:
+def _workspace_globs(data: dict[str, Any]) -> list[str]:
     workspaces = data.get("workspaces")
     if isinstance(workspaces, dict):
         workspaces = workspaces.get("packages")
     return string_list(workspaces)
 
 
-def _steps(src: Sources, root: str, scripts: dict, workspaces: list) -> dict:
+def _steps(
+    src: Sources, root: str, scripts: dict[str, Any], workspaces: list[tuple[str, list[str]]]
+) -> dict[str, list[str]]:
     """Install with the package manager of the nearest lockfile (a member uses its
     workspace root's), then run the script if the package defines it."""
     lock_dir = next((w for w, inc in workspaces if member_of(root, w, inc, [])), root)
@@ -144,7 +150,7 @@ def _steps(src: Sources, root: str, scripts: dict, workspaces: list) -> dict:
 def discover(src: Sources) -> EcosystemResult:
     result = EcosystemResult()
     workspaces: list[tuple[str, list[str]]] = []
-    parsed: dict[str, dict | None] = {}
+    parsed: dict[str, dict[str, Any] | None] = {}
     for path in src.named("pnpm-workspace.yaml"):
         result.global_paths.add(path)
         try:
@@ -157,7 +163,7 @@ def discover(src: Sources) -> EcosystemResult:
     overrides: list[tuple[str, dict[str, Target]]] = []
     for path in src.named("package.json"):
         try:
-            parsed[path] = _object(path, src)
+            data = parsed[path] = _object(path, src)
         except ManifestError as exc:
             parsed[path] = None
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
@@ -165,11 +171,11 @@ def discover(src: Sources) -> EcosystemResult:
                 result.global_paths.add(path)  # it may be a workspace root: assume so
             continue
         root = parent_dir(path)
-        if parsed[path].get("workspaces") is not None or root in pnpm_roots:
+        if data.get("workspaces") is not None or root in pnpm_roots:
             result.global_paths.add(path)
-            workspaces.append((root, _workspace_globs(parsed[path])))
+            workspaces.append((root, _workspace_globs(data)))
         pnpm = _pnpm_document(src, root) if root in pnpm_roots else None
-        if found := _overrides(root, parsed[path], pnpm, result, path):
+        if found := _overrides(root, data, pnpm, result, path):
             overrides.append((root, found))
     package_dirs = {parent_dir(p) for p in parsed}
     for path, data in parsed.items():
@@ -219,10 +225,12 @@ def _pnpm_document(src: Sources, root: str) -> object:
 
 
 def _edges(
-    data: dict, root: str, overrides: list[tuple[str, dict[str, Target]]]
+    data: dict[str, Any], root: str, overrides: list[tuple[str, dict[str, Target]]]
 ) -> tuple[list[str], list[str], dict[str, str]]:
     """(names it requires, directories it uses, edge -> mechanism) of one package."""
-    requires, local, mechanisms = [], [], {}
+    requires: list[str] = []
+    local: list[str] = []
+    mechanisms: dict[str, str] = {}
     applied = [o for r, o in overrides if in_dir(root, r)]
 
     def add(target: Target) -> None:
