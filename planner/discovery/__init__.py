@@ -94,6 +94,9 @@ NESTED_DIRS = frozenset(
 )
 
 
+_NESTED = re.compile(r"(?:^|/)(?:" + "|".join(sorted(NESTED_DIRS)) + r"|[^/]*-examples)(?:/|$)")
+
+
 def _nested_in(root: str, enclosing: str) -> bool:
     """Whether ``root`` lies in an examples/fixtures/test directory below ``enclosing``."""
     rel = root if enclosing == "." else root[len(enclosing) + 1 :]
@@ -110,6 +113,9 @@ def fold_nested(projects: list[Project]) -> list[Project]:
         by_root[project.root].append(project)
     kept = []
     for project in sorted(projects, key=lambda p: -p.root.count("/")):  # innermost first
+        if not _NESTED.search(project.root):  # most projects: nothing to look up
+            kept.append(project)
+            continue
         enclosing = next(
             (
                 by_root[a][0]

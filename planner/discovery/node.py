@@ -128,12 +128,9 @@ def _workspace_globs(data: dict[str, Any]) -> list[str]:
     return string_list(workspaces)
 
 
-def _steps(
-    src: Sources, root: str, scripts: dict[str, Any], workspaces: list[tuple[str, list[str]]]
-) -> dict[str, list[str]]:
+def _steps(src: Sources, root: str, scripts: dict[str, Any], lock_dir: str) -> dict[str, list[str]]:
     """Install with the package manager of the nearest lockfile (a member uses its
     workspace root's), then run the script if the package defines it."""
-    lock_dir = next((w for w, inc in workspaces if member_of(root, w, inc, [])), root)
     lock = src.nearest(lock_dir, tuple(m[0] for m in _MANAGERS))
     install, run = "npm install", "npm run"
     for name, manager_install, manager_run in _MANAGERS:
@@ -182,7 +179,8 @@ def discover(src: Sources) -> EcosystemResult:
         root = parent_dir(path)
         if data is not None and (data.get("workspaces") is not None or root in pnpm_roots):
             continue  # a workspace root only aggregates its members
-        member = any(member_of(root, w, globs, []) for w, globs in workspaces)
+        workspace = next((w for w, globs in workspaces if member_of(root, w, globs, [])), None)
+        member = workspace is not None
         if not member and _nested_package(src, root, package_dirs):
             continue  # an entry-point stub or a tool's configuration, not a project
         scripts = _UNKNOWN_SCRIPTS if data is None else data.get("scripts")
@@ -196,7 +194,7 @@ def discover(src: Sources) -> EcosystemResult:
                 ECOSYSTEM,
                 path,
                 IMAGE,
-                _steps(src, root, scripts, workspaces),
+                _steps(src, root, scripts, workspace or root),
                 provides=[f"npm:{name}"] if isinstance(name, str) else [],
                 mechanisms=mechanisms,
                 member=member,
