@@ -26,8 +26,19 @@ from typing import IO, TypeVar
 
 from planner.gitcmd import NULL_SHA, GitError, decode, git_env, run_git
 
-__all__ = ["NULL_SHA", "Blob", "BlobReader", "Entry", "Git", "GitError", "background", "entry"]
+__all__ = [
+    "ABSENT",
+    "NULL_SHA",
+    "Blob",
+    "BlobReader",
+    "Entry",
+    "Git",
+    "GitError",
+    "background",
+    "entry",
+]
 T = TypeVar("T")
+ABSENT = "not a file at head"  # a Blob's problem when the path does not exist
 _CHUNK = 1 << 20
 _SYMLINK_PROBLEMS = {
     b"symlink": "a symlink to a path outside the repository",
@@ -203,7 +214,7 @@ def _request_line(commit: str, item: Entry | str) -> str | Blob:
         return f"{commit}:{path}"
     if isinstance(item, Entry):
         return item.oid  # a name a line cannot carry (or not valid UTF-8): by object id
-    return Blob(None, 0, "", "not a file at head")
+    return Blob(None, 0, "", ABSENT)
 
 
 class BlobReader:
@@ -320,7 +331,7 @@ class BlobReader:
         if not line:
             raise GitError("cat-file stopped answering")
         if line.endswith((b" missing\n", b" ambiguous\n")):
-            return Blob(None, 0, "", "not a file at head")
+            return Blob(None, 0, "", ABSENT)
         head = line.split()
         if len(head) == 2 and head[0] in _SYMLINK_PROBLEMS:
             self._skip(int(head[1]) + 1)

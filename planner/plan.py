@@ -20,7 +20,7 @@ from planner.discovery.common import Sources, basename
 from planner.discovery.model import Discovery
 from planner.errors import PlanError
 from planner.explain import explain_config, explain_discovery
-from planner.git import BlobReader, Entry, Git, GitError, background
+from planner.git import ABSENT, BlobReader, Entry, Git, GitError, background
 from planner.graph import ProjectGraph
 from planner.impact import analyse, expand_changes
 from planner.jobs import finalize
@@ -248,9 +248,9 @@ def _lockfile_changes(
         if base is None:
             break
         sides = [reader.read(c, [path], lockfiles.MAX_LOCKFILE_BYTES)[0] for c in (base, head)]
-        if any(s.content is None and not s.problem for s in sides):
-            continue  # too large to read: a global file, as before
-        contents = [None if s.problem else s.content for s in sides]
+        if any(s.content is None and s.problem != ABSENT for s in sides):
+            continue  # too large, a symlink out, ...: a global file, as before
+        contents = [None if s.problem == ABSENT else s.content for s in sides]
         try:
             found[path] = lockfiles.impacted_projects(
                 path, contents[0], contents[1], discovery.projects

@@ -72,3 +72,41 @@ def test_many_manifests_in_one_batch(repo):
     codes = codes_of(repo.plan(base))
     assert codes["p299"] == "FILE_CHANGED" and codes["p000"] == "DEPENDENCY_CHANGED"
     assert sum(c == "NOT_AFFECTED" for c in codes.values()) == 298
+
+
+def test_dependency_cycles_and_self_overrides_plan_without_looping(repo):
+    base = repo.commit(
+        {
+            "Cargo.toml": '[workspace]\nmembers = ["a", "b"]\n[patch.crates-io]\n'
+            'a = { path = "a" }\nb = { path = "b" }\n',
+            "a/Cargo.toml": '[package]\nname = "a"\n[dependencies]\nb = "1"\na = "1"\n',
+            "b/Cargo.toml": '[package]\nname = "b"\n[dependencies]\na = "1"\n',
+            "x/package.json": package({"name": "x", "dependencies": {"y": "link:../y"}}),
+            "y/package.json": package({"name": "y", "dependencies": {"x": "file:../x"}}),
+        }
+    )
+    repo.commit({"a/src/lib.rs": "//", "y/i.js": "1"})
+    codes = codes_of(repo.plan(base))
+    assert codes == {
+        "a": "FILE_CHANGED", "b": "DEPENDENCY_CHANGED",
+        "y": "FILE_CHANGED", "x": "DEPENDENCY_CHANGED",
+    }  # fmt: skip
+
+
+def test_a_lockfile_symlink_and_a_lockfile_cycle_never_raise(repo, tmp_path):
+    lock = '{"packages": {"": {}, "p": {"dependencies": {"q": "1"}}, "node_modules/q": '
+    lock += '{"version": "%s", "dependencies": {"q": "1"}}}}'
+    files = {
+        "package.json": package({"name": "m", "workspaces": ["p"]}),
+        "p/package.json": package({"name": "p", "dependencies": {"q": "1"}}),
+    }
+    base = repo.commit({**files, "package-lock.json": lock % "1"})
+    repo.commit({"package-lock.json": lock % "2"})
+    assert codes_of(repo.plan(base)) == {"p": "LOCKFILE_CHANGED"}
+    outside = tmp_path / "lock.json"
+    outside.write_text(lock % "3")
+    (repo.path / "package-lock.json").unlink()
+    (repo.path / "package-lock.json").symlink_to(outside)
+    repo.commit()
+    codes = codes_of(repo.plan(repo.git("rev-parse", "HEAD~1")))
+    assert codes == {"p": "GLOBAL_FILE_CHANGED"}  # a symlink out is not read: global
