@@ -75,6 +75,12 @@ def explain_discovery(
                 f"{_plural(len(dependents), 'dependent project')} ({listing(dependents, 5)}) "
                 "run because what they depend on changed."
             )
+        if impact.lockfiles:
+            locked = sorted({n for projects in impact.lockfiles.values() for n in projects})
+            parts.append(
+                f"Lockfiles changed ({listing(sorted(impact.lockfiles))}), read at both "
+                f"commits: {_plural(len(locked), 'project')} resolve changed packages."
+            )
         if impact.global_files:
             parts.append(f"Global files changed ({listing(impact.global_files)}): everything runs.")
         if impact.unknown_files:

@@ -218,3 +218,10 @@ def test_hostile_lockfiles_never_raise(repo):
         repo.commit({"package-lock.json": content})
         codes = set(codes_of(repo.plan(base)).values())
         assert codes <= {"GLOBAL_FILE_CHANGED", "LOCKFILE_CHANGED", "NOT_AFFECTED"}
+
+
+def test_the_explanation_says_the_lockfile_was_read(repo):
+    base = repo.commit({**NPM, "package-lock.json": npm_lock("4.17.20")})
+    repo.commit({"package-lock.json": npm_lock("4.17.21")})
+    explain = repo.plan(base).explain
+    assert "Lockfiles changed (package-lock.json), read at both commits: 2 projects" in explain
