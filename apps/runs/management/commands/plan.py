@@ -179,9 +179,14 @@ def _registered(name: str):
     never looked up, so previewing a checkout needs no database."""
     if "/" in name or name in (".", ".."):
         return None
+    from django.db import DatabaseError
+
     from apps.runs.models import Repository
 
-    return Repository.objects.filter(name=name).first()
+    try:
+        return Repository.objects.filter(name=name).first()
+    except DatabaseError:  # no database set up here: a relative path, then
+        return None
 
 
 def _commit(git: Git, rev: str | None, option: str) -> str | None:
