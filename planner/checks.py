@@ -95,7 +95,8 @@ class Checker:
         if isinstance(value, bool) or not isinstance(value, int):
             self.add(path, f"must be an integer, got {type_name(value)}")
             return None
-        if not low <= value <= high:
+        number = int(value)
+        if not low <= number <= high:
             self.add(path, f"must be between {low} and {high}")
             return None
-        return value
+        return number

@@ -1,8 +1,10 @@
-"""Reason codes, exactly planning.md's list: machine-readable "why" for every job."""
+"""Reason codes: planning.md's list plus NON_BUILD, NO_SCRIPT (skips) and
+LOCKFILE_CHANGED (runs) — machine-readable "why" for every job."""
 
 FILE_CHANGED = "FILE_CHANGED"
 DEPENDENCY_CHANGED = "DEPENDENCY_CHANGED"
 GLOBAL_FILE_CHANGED = "GLOBAL_FILE_CHANGED"
+LOCKFILE_CHANGED = "LOCKFILE_CHANGED"  # the lockfile changed what this project resolves
 UNKNOWN_IMPACT = "UNKNOWN_IMPACT"
 DIFF_UNAVAILABLE = "DIFF_UNAVAILABLE"
 MANIFEST_UNREADABLE = "MANIFEST_UNREADABLE"
@@ -14,6 +16,8 @@ NEEDED_BY = "NEEDED_BY"  # pulled in because a job that runs needs it
 
 NOT_AFFECTED = "NOT_AFFECTED"
 DOCS_ONLY = "DOCS_ONLY"
+NON_BUILD = "NON_BUILD"  # only files no build reads changed (editor settings, templates)
+NO_SCRIPT = "NO_SCRIPT"  # the job would do nothing: no script, target or task for it
 PATHS_NOT_MATCHED = "PATHS_NOT_MATCHED"
 NEED_FAILED = "NEED_FAILED"  # set at run time by the control plane, never by the planner
 
@@ -21,6 +25,7 @@ RUN_CODES = (
     FILE_CHANGED,
     DEPENDENCY_CHANGED,
     GLOBAL_FILE_CHANGED,
+    LOCKFILE_CHANGED,
     UNKNOWN_IMPACT,
     DIFF_UNAVAILABLE,
     MANIFEST_UNREADABLE,
@@ -30,4 +35,4 @@ RUN_CODES = (
     POLICY_FULL,
     NEEDED_BY,
 )
-SKIP_CODES = (NOT_AFFECTED, DOCS_ONLY, PATHS_NOT_MATCHED, NEED_FAILED)
+SKIP_CODES = (NOT_AFFECTED, DOCS_ONLY, NON_BUILD, NO_SCRIPT, PATHS_NOT_MATCHED, NEED_FAILED)

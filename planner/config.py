@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.checks import Checker, type_name
+from planner.classify import PathRules
 from planner.discovery.common import join
 from planner.errors import PlanError
 from planner.manifests import ManifestError, load_yaml
 from planner.policy import PlannerPolicy
 
 FILE = "ci.ai.yaml"
-TOP_KEYS = ("version", "jobs", "policies", "limits")
+TOP_KEYS = ("version", "jobs", "policies", "limits", "planning")
+PLANNING_KEYS = ("ignore", "global")
+MAX_PLANNING_GLOBS = 500
 JOB_KEYS = (
     "image",
     "workdir",
@@ -56,6 +59,7 @@ class Config:
     policies: dict[str, Any]
     limits: dict[str, Any]
     hashed_files: list[str] = field(default_factory=list)
+    rules: PathRules = field(default_factory=PathRules)  # planning.ignore / planning.global
 
 
 def parse_config(
@@ -76,7 +80,9 @@ def parse_config(
     check = Checker(FILE)
     if document is None:
         raise PlanError(f"{FILE}: the document is empty; it needs version and jobs")
-    top = check.mapping(document, "", TOP_KEYS, required=("version", "jobs"))
+    # without jobs, a file that only tunes discovery (planning.ignore / planning.global)
+    required = ("version",) if isinstance(document, dict) and "planning" in document else None
+    top = check.mapping(document, "", TOP_KEYS, required=required or ("version", "jobs"))
     if top is None:
         raise PlanError(check.problems)
     version = top.get("version", 1)
@@ -85,10 +91,32 @@ def parse_config(
     limits = _limits(check, top.get("limits", {}))
     policies = _policies(check, top.get("policies", {}))
     jobs = _jobs(check, top.get("jobs"), policy, limits, file_hash) if "jobs" in top else []
+    rules = _planning(check, top.get("planning", {}))
     if check.problems:
         raise PlanError(check.problems)
     hashed = sorted({f for j in jobs for f in j.spec.pop("_hashed")})
-    return Config(jobs=jobs, policies=policies, limits=limits, hashed_files=hashed)
+    return Config(jobs=jobs, policies=policies, limits=limits, hashed_files=hashed, rules=rules)
+
+
+def _planning(check: Checker, value: Any) -> PathRules:
+    """``planning.ignore``: globs of files no build reads (never trigger work);
+    ``planning.global``: globs of files every build reads (everything runs)."""
+    planning = check.mapping(value, "planning", PLANNING_KEYS) or {}
+    found: dict[str, tuple[str, ...]] = {}
+    for key in PLANNING_KEYS:
+        if key not in planning:
+            continue
+        at = f"planning.{key}"
+        globs = check.strings(planning[key], at, non_empty=True) or []
+        if len(globs) > MAX_PLANNING_GLOBS:
+            check.add(at, f"{len(globs)} globs, more than {MAX_PLANNING_GLOBS}")
+        for i, glob in enumerate(globs):
+            if glob.startswith("/") or ".." in glob.split("/") or "\0" in glob:
+                check.add(f"{at}[{i}]", "must be a glob relative to the repository root")
+            elif len(glob) > 1024:
+                check.add(f"{at}[{i}]", "must be at most 1024 characters")
+        found[key] = tuple(globs)
+    return PathRules(ignore=found.get("ignore", ()), global_=found.get("global", ()))
 
 
 def _limits(check: Checker, value: Any) -> dict[str, Any]:
@@ -116,6 +144,7 @@ def _policies(check: Checker, value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, item in (runs or {}).items():
         path = f"policies.runs.{key}"
+        parsed: bool | int | None
         if key == "cancel_superseded":
             parsed = check.boolean(item, path)
         elif key == "max_runtime_seconds":
@@ -129,7 +158,12 @@ def _policies(check: Checker, value: Any) -> dict[str, Any]:
     return out
 
 
-def _jobs(check, value, policy, limits, file_hash) -> list[ConfigJob]:
+FileHash = Callable[[str], str | None]
+
+
+def _jobs(
+    check: Checker, value: Any, policy: PlannerPolicy, limits: dict[str, Any], file_hash: FileHash
+) -> list[ConfigJob]:
     if not isinstance(value, dict):
         check.add("jobs", f"must be a mapping of job name to job, got {type_name(value)}")
         return []
@@ -151,7 +185,14 @@ def _jobs(check, value, policy, limits, file_hash) -> list[ConfigJob]:
     return jobs
 
 
-def _job(check, name, body, policy, names, file_hash) -> ConfigJob | None:
+def _job(
+    check: Checker,
+    name: str,
+    body: Any,
+    policy: PlannerPolicy,
+    names: list[str],
+    file_hash: FileHash,
+) -> ConfigJob | None:
     at = f"jobs.{name}"
     job = check.mapping(body, at, JOB_KEYS, required=("image", "steps"))
     if job is None:
@@ -198,7 +239,9 @@ def _job(check, name, body, policy, names, file_hash) -> ConfigJob | None:
     return ConfigJob(name=name, spec=spec, paths=paths)
 
 
-def _matching(check, value, at, pattern, what) -> list[str]:
+def _matching(
+    check: Checker, value: Any, at: str, pattern: re.Pattern[str], what: str
+) -> list[str]:
     items = check.strings(value, at) or []
     for i, item in enumerate(items):
         if not pattern.match(item):
@@ -230,6 +273,7 @@ def _job_policy(check: Checker, value: Any, at: str, policy: PlannerPolicy) -> d
     }
     settings = check.mapping(value, at, JOB_POLICY_KEYS) or {}
     for key, item in settings.items():
+        parsed: bool | int | None
         if key in ("required", "allow_failure"):
             parsed = check.boolean(item, f"{at}.{key}")
         elif key == "retries":
@@ -265,11 +309,14 @@ def _artifacts(check: Checker, value: Any, at: str) -> list[dict[str, str]]:
     return out
 
 
-def _caches(check, value, at, file_hash) -> tuple[list[dict[str, Any]], list[str]]:
+def _caches(
+    check: Checker, value: Any, at: str, file_hash: FileHash
+) -> tuple[list[dict[str, Any]], list[str]]:
     if not isinstance(value, list):
         check.add(at, f"must be a list, got {type_name(value)}")
         return [], []
-    out, hashed = [], []
+    out: list[dict[str, Any]] = []
+    hashed: list[str] = []
     for i, item in enumerate(value):
         entry = check.mapping(
             item, f"{at}[{i}]", ("type", "key", "paths"), ("type", "key", "paths")
@@ -289,7 +336,9 @@ def _caches(check, value, at, file_hash) -> tuple[list[dict[str, Any]], list[str
     return out, hashed
 
 
-def _cache_key(check, key, at, file_hash, hashed) -> str | None:
+def _cache_key(
+    check: Checker, key: str, at: str, file_hash: FileHash, hashed: list[str]
+) -> str | None:
     """``{hash:FILE}`` -> SHA-256 of FILE at head; anything time- or run-dependent is refused."""
     if "$" in key or "`" in key:
         check.add(
@@ -303,7 +352,7 @@ def _cache_key(check, key, at, file_hash, hashed) -> str | None:
         if kind == "hash" and arg:
             path = join(".", arg)
             digest = file_hash(path) if path else None
-            if digest is None:
+            if digest is None or path is None:
                 check.add(at, f"{{{template}}}: {arg!r} is not a file in the repository at head")
                 ok = False
             else:

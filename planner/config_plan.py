@@ -1,16 +1,21 @@
 """Plan construction for ``ci.ai.yaml``: the file is authoritative, diff-awareness only
-comes from each job's ``paths`` filter. A change to ci.ai.yaml itself runs every job."""
+comes from each job's ``paths`` filter. A change to ci.ai.yaml itself, or to a file its
+``planning.global`` globs name, runs every job; files its ``planning.ignore`` globs name
+never match a ``paths`` filter."""
 
 from functools import partial
 
 from planner import codes
+from planner.classify import GLOBAL, NON_BUILD, PathRules
 from planner.config import FILE, Config
 from planner.globs import compile_glob
 from planner.impact import TRIGGER_LIMIT, Why, listing
 from planner.jobs import Candidate
 
 
-def _why(paths: list[str] | None, changed: list[str], diff_reason: str | None) -> Why:
+def _why(
+    paths: list[str] | None, changed: list[str], diff_reason: str | None, rules: PathRules
+) -> Why:
     if paths is None:
         return Why(codes.ALWAYS, "no paths filter: runs on every change", [])
     if diff_reason is not None:
@@ -18,6 +23,11 @@ def _why(paths: list[str] | None, changed: list[str], diff_reason: str | None) -
         return Why(codes.DIFF_UNAVAILABLE, reason, [])
     if FILE in changed:
         return Why(codes.GLOBAL_FILE_CHANGED, f"{FILE} changed, so every job runs", [FILE])
+    kinds = {path: rules.declared(path) for path in changed}
+    if declared := [p for p in changed if kinds[p] == GLOBAL]:
+        reason = f"planning.global names {listing(declared)}, so every job runs"
+        return Why(codes.GLOBAL_FILE_CHANGED, reason, declared[:TRIGGER_LIMIT])
+    changed = [p for p in changed if kinds[p] != NON_BUILD]
     patterns = [compile_glob(p) for p in paths]
     matched = [c for c in changed if any(p.fullmatch(c) for p in patterns)]
     if matched:
@@ -33,7 +43,7 @@ def config_candidates(
 ) -> list[Candidate]:
     candidates = []
     for job in config.jobs:
-        why = _why(job.paths, changed, diff_reason)
+        why = _why(job.paths, changed, diff_reason, config.rules)
         candidates.append(
             Candidate(
                 name=job.name,

@@ -8,8 +8,10 @@ characters are shortened (see job_name)."""
 
 import hashlib
 from functools import partial
+from typing import Any
 
 from planner import codes
+from planner.caches import caches_for
 from planner.discovery.model import KINDS, Project
 from planner.impact import Impact, Why, listing
 from planner.jobs import Candidate
@@ -31,6 +33,10 @@ def job_name(project: str, kind: str) -> str:
 
 
 def _skip_why(project: Project, impact: Impact) -> Why:
+    if impact.no_build_input:
+        files = listing(impact.non_build)
+        reason = f"only files no build reads changed ({files}): no test work needed"
+        return Why(codes.NON_BUILD, reason, [])
     if impact.docs_only:
         reason = f"only documentation changed ({listing(impact.docs)}): no test work needed"
         return Why(codes.DOCS_ONLY, reason, [])
@@ -43,7 +49,9 @@ def _skip_why(project: Project, impact: Impact) -> Why:
     return Why(codes.NOT_AFFECTED, f"no change in {project.name} or its dependencies", [])
 
 
-def _spec(project: Project, kind: str, policy: PlannerPolicy) -> dict:
+def _spec(
+    project: Project, kind: str, policy: PlannerPolicy, oids: dict[str, str]
+) -> dict[str, Any]:
     return {
         "name": job_name(project.name, kind),
         "project": project.name,
@@ -57,7 +65,7 @@ def _spec(project: Project, kind: str, policy: PlannerPolicy) -> dict:
         "retries": policy.default_retries,
         "timeout_seconds": policy.default_timeout_seconds,
         "artifacts": [],
-        "caches": [],
+        "caches": caches_for(project, oids) if policy.caching_enabled else [],
         "runs_on": [],
         "env": {},
         "secrets": [],
@@ -66,26 +74,29 @@ def _spec(project: Project, kind: str, policy: PlannerPolicy) -> dict:
 
 
 def _needs(project: Project, kind: str) -> list[str]:
-    return [] if kind == "build" else [job_name(project.name, "build")]
+    if kind == "build" or "build" in project.no_script:
+        return []
+    return [job_name(project.name, "build")]
 
 
 def discovery_candidates(
-    projects: list[Project], impact: Impact, policy: PlannerPolicy
+    projects: list[Project], impact: Impact, policy: PlannerPolicy, oids: dict[str, str]
 ) -> list[Candidate]:
+    """Three candidates per project; ``oids`` (build file -> object id) key the caches."""
     candidates: list[Candidate] = []
     for project in projects:
-        why = impact.runs.get(project.name)
-        run = why is not None
-        why = why or _skip_why(project, impact)
+        impacted = impact.runs.get(project.name)
+        why = impacted or _skip_why(project, impact)
         for kind in KINDS:
+            idle = project.no_script.get(kind)
             candidates.append(
                 Candidate(
                     name=job_name(project.name, kind),
                     project=project.name,
                     needs=_needs(project, kind),
-                    make_spec=partial(_spec, project, kind, policy),
-                    run=run,
-                    why=why,
+                    make_spec=partial(_spec, project, kind, policy, oids),
+                    run=impacted is not None and idle is None,
+                    why=Why(codes.NO_SCRIPT, f"nothing to {kind}: {idle}", []) if idle else why,
                 )
             )
     return candidates

@@ -1,6 +1,7 @@
 """The ``explain`` paragraph: what was planned, from what, and why — in plain words."""
 
 from collections import Counter
+from typing import Any
 
 from planner import codes
 from planner.discovery.model import Discovery
@@ -22,7 +23,7 @@ def _range(base: str | None, head: str) -> str:
     return f"between {base[:12]} and {head[:12]}" if base else f"at {head[:12]}"
 
 
-def _outcome(jobs: list[dict], skipped: list[dict]) -> str:
+def _outcome(jobs: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> str:
     run = Counter(j["reason_code"] for j in jobs)
     skip = Counter(s["reason_code"] for s in skipped)
     ran = ", ".join(f"{n} {c}" for c, n in sorted(run.items()))
@@ -51,8 +52,8 @@ def explain_discovery(
     impact: Impact,
     base: str | None,
     head: str,
-    jobs: list[dict],
-    skipped: list[dict],
+    jobs: list[dict[str, Any]],
+    skipped: list[dict[str, Any]],
 ) -> str:
     ecosystems = Counter(p.ecosystem for p in discovery.projects)
     found = ", ".join(f"{n} {e}" for e, n in sorted(ecosystems.items()))
@@ -74,12 +75,22 @@ def explain_discovery(
                 f"{_plural(len(dependents), 'dependent project')} ({listing(dependents, 5)}) "
                 "run because what they depend on changed."
             )
+        if impact.lockfiles:
+            locked = sorted({n for projects in impact.lockfiles.values() for n in projects})
+            parts.append(
+                f"Lockfiles changed ({listing(sorted(impact.lockfiles))}), read at both "
+                f"commits: {_plural(len(locked), 'project')} resolve changed packages."
+            )
         if impact.global_files:
             parts.append(f"Global files changed ({listing(impact.global_files)}): everything runs.")
         if impact.unknown_files:
             parts.append(
                 f"No rule explains {listing(impact.unknown_files)}, so everything runs "
                 "(unknown impact expands the plan)."
+            )
+        if impact.non_build:
+            parts.append(
+                f"Files no build reads changed ({listing(impact.non_build)}): they widen nothing."
             )
         if impact.docs_only:
             parts.append("Only documentation changed, so no test work is needed.")
@@ -101,8 +112,8 @@ def explain_config(
     diff_reason: str | None,
     base: str | None,
     head: str,
-    jobs: list[dict],
-    skipped: list[dict],
+    jobs: list[dict[str, Any]],
+    skipped: list[dict[str, Any]],
 ) -> str:
     parts = [f"Planned from ci.ai.yaml: {_plural(config_jobs, 'job')} declared."]
     if diff_reason is not None:

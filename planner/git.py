@@ -15,18 +15,30 @@ valid text for JSON and databases.
 
 import contextlib
 import hashlib
+import io
 import subprocess
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from queue import SimpleQueue
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from planner.gitcmd import NULL_SHA, GitError, decode, git_env, run_git
 
-__all__ = ["NULL_SHA", "Blob", "BlobReader", "Entry", "Git", "GitError", "background", "entry"]
+__all__ = [
+    "ABSENT",
+    "NULL_SHA",
+    "Blob",
+    "BlobReader",
+    "Entry",
+    "Git",
+    "GitError",
+    "background",
+    "entry",
+]
 T = TypeVar("T")
+ABSENT = "not a file at head"  # a Blob's problem when the path does not exist
 _CHUNK = 1 << 20
 _SYMLINK_PROBLEMS = {
     b"symlink": "a symlink to a path outside the repository",
@@ -134,7 +146,8 @@ class Git:
         )
         chunks: list[bytes] = []
         size = 0
-        while chunk := proc.stdout.read1(_CHUNK):
+        stdout, stderr = _pipes(proc)
+        while chunk := stdout.read1(_CHUNK):
             chunks.append(chunk)
             size += len(chunk)
             if size >= _CHUNK // 2:
@@ -143,7 +156,7 @@ class Git:
                 on_batch(_records(pending[:cut]))
                 chunks, size = [pending[cut:]], len(pending) - cut
         on_batch(_records(b"".join(chunks)))
-        err = proc.stderr.read()
+        err = stderr.read()
         if proc.wait() != 0:
             raise GitError(f"git ls-tree failed: {decode(err).strip()[:500]}")
 
@@ -166,6 +179,16 @@ class Git:
 
     def blobs(self) -> "BlobReader":
         return BlobReader(self)
+
+
+Then = Callable[[Entry | str, Blob], None]
+
+
+def _pipes(proc: "subprocess.Popen[bytes]") -> tuple[io.BufferedReader, io.BufferedReader]:
+    """(stdout, stderr) of ``proc`` as buffered readers (stderr may be absent)."""
+    stdout, stderr = proc.stdout, proc.stderr
+    assert isinstance(stdout, io.BufferedReader)
+    return stdout, stderr if isinstance(stderr, io.BufferedReader) else stdout
 
 
 def _thread_with_room(target: Callable[[], None]) -> threading.Thread:
@@ -191,7 +214,7 @@ def _request_line(commit: str, item: Entry | str) -> str | Blob:
         return f"{commit}:{path}"
     if isinstance(item, Entry):
         return item.oid  # a name a line cannot carry (or not valid UTF-8): by object id
-    return Blob(None, 0, "", "not a file at head")
+    return Blob(None, 0, "", ABSENT)
 
 
 class BlobReader:
@@ -211,7 +234,11 @@ class BlobReader:
         )
         self._lock = threading.Lock()
         self._answered = threading.Condition()
-        self._queue: SimpleQueue[tuple[int, int, Entry | str, Callable | None] | None]
+        stdin = self._proc.stdin
+        assert stdin is not None
+        self._stdin: IO[bytes] = stdin
+        self._stdout = _pipes(self._proc)[0]
+        self._queue: SimpleQueue[tuple[int, int, Entry | str, Then | None] | None]
         self._queue = SimpleQueue()
         self._results: dict[int, Blob] = {}
         self._failure: GitError | None = None
@@ -227,10 +254,10 @@ class BlobReader:
     def close(self) -> None:
         self._queue.put(None)
         with contextlib.suppress(OSError):  # cat-file already gone: nothing to flush
-            self._proc.stdin.close()
+            self._stdin.close()
         self._drainer.join(timeout=30)
         with contextlib.suppress(OSError):
-            self._proc.stdout.close()
+            self._stdout.close()
         try:
             self._proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -242,7 +269,7 @@ class BlobReader:
         commit: str,
         wanted: Iterable[Entry | str],
         limit: int,
-        then: Callable[[Entry | str, Blob], None] | None = None,
+        then: Then | None = None,
     ) -> list[int]:
         """Queue reads at ``commit`` of tree entries (regular files by object id) or of
         paths; contents over ``limit`` bytes are hashed but not kept. One ticket each.
@@ -262,8 +289,8 @@ class BlobReader:
                 lines.append(f"{line}\n")
             if lines:
                 try:
-                    self._proc.stdin.write("".join(lines).encode())
-                    self._proc.stdin.flush()
+                    self._stdin.write("".join(lines).encode())
+                    self._stdin.flush()
                 except (BrokenPipeError, ValueError) as exc:
                     raise GitError("cat-file stopped reading") from exc
         return tickets
@@ -300,11 +327,11 @@ class BlobReader:
             self._answer(ticket, blob)
 
     def _read_one(self, limit: int) -> Blob:
-        line = self._proc.stdout.readline()
+        line = self._stdout.readline()
         if not line:
             raise GitError("cat-file stopped answering")
         if line.endswith((b" missing\n", b" ambiguous\n")):
-            return Blob(None, 0, "", "not a file at head")
+            return Blob(None, 0, "", ABSENT)
         head = line.split()
         if len(head) == 2 and head[0] in _SYMLINK_PROBLEMS:
             self._skip(int(head[1]) + 1)
@@ -318,18 +345,18 @@ class BlobReader:
         digest = hashlib.sha256()
         content = None
         if size <= limit:
-            content = self._proc.stdout.read(size)
+            content = self._stdout.read(size)
             if len(content) != size:
                 raise GitError("cat-file: short read")
             digest.update(content)
         else:
             self._skip(size, digest)
-        self._proc.stdout.read(1)  # the newline after each object
+        self._stdout.read(1)  # the newline after each object
         return Blob(content, size, digest.hexdigest())
 
     def _skip(self, size: int, digest: "hashlib._Hash | None" = None) -> None:
         while size:
-            chunk = self._proc.stdout.read(min(size, _CHUNK))
+            chunk = self._stdout.read(min(size, _CHUNK))
             if not chunk:
                 raise GitError("cat-file: short read")
             if digest is not None:

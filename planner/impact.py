@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from planner import codes
-from planner.classify import is_doc, is_global
+from planner.classify import DOC, GLOBAL, NON_BUILD, PathRules, is_global
 from planner.discovery.model import Discovery
 from planner.graph import ProjectGraph
 
@@ -37,14 +37,23 @@ class Impact:
     runs: dict[str, Why] = field(default_factory=dict)  # impacted project -> why
     direct: dict[str, list[str]] = field(default_factory=dict)  # project -> its files
     docs: list[str] = field(default_factory=list)
+    non_build: list[str] = field(default_factory=list)  # files no build reads
     docs_in: dict[str, list[str]] = field(default_factory=dict)
     global_files: list[str] = field(default_factory=list)
+    # lockfile -> {project -> changed packages it resolves}, for lockfiles read both ways
+    lockfiles: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     unknown_files: list[str] = field(default_factory=list)
     fallback_reasons: list[str] = field(default_factory=list)
 
     @property
     def docs_only(self) -> bool:
         return bool(self.changed_paths) and len(self.docs) == len(self.changed_paths)
+
+    @property
+    def no_build_input(self) -> bool:
+        """Only documentation and files no build reads changed (at least one of those)."""
+        quiet = len(self.docs) + len(self.non_build)
+        return bool(self.non_build) and quiet == len(self.changed_paths)
 
 
 def expand_changes(changes: list[tuple[str, list[str]]]) -> list[str]:
@@ -57,8 +66,13 @@ def analyse(
     discovery: Discovery,
     changed_paths: list[str],
     diff_reason: str | None,
+    rules: PathRules | None = None,
+    lockfiles: dict[str, dict[str, list[str]]] | None = None,
 ) -> Impact:
+    """``lockfiles``: the changed global lockfiles that could be read at base and head,
+    with the projects whose resolution changed (the others stay global files)."""
     impact = Impact(changed_paths=changed_paths, diff_reason=diff_reason)
+    impact.lockfiles = dict(lockfiles or {})
     names = sorted(graph.projects)
     if diff_reason is not None:
         impact.fallback_reasons.append(f"diff unavailable: {diff_reason}")
@@ -69,24 +83,30 @@ def analyse(
         )
         impact.runs = dict.fromkeys(names, why)
     else:
-        _classify(graph, discovery, impact)
+        _classify(graph, discovery, impact, rules or PathRules())
         _propagate(graph, impact, names)
     _unreadable(graph, discovery, impact, names)
     return impact
 
 
-def _classify(graph: ProjectGraph, discovery: Discovery, impact: Impact) -> None:
+def _classify(graph: ProjectGraph, discovery: Discovery, impact: Impact, rules: PathRules) -> None:
     global_paths = frozenset(discovery.global_paths)
     direct: dict[str, list[str]] = defaultdict(list)
     docs_in: dict[str, list[str]] = defaultdict(list)
     for path in impact.changed_paths:
         owners = graph.owners(path)
-        in_docs_project = any(o.root.split("/")[0] == "docs" for o in owners)
-        if is_doc(path) and not in_docs_project:
+        kind = rules.kind(path, global_paths)
+        if kind == DOC and any(o.root.split("/")[0] == "docs" for o in owners):
+            kind = GLOBAL if is_global(path, global_paths) else None  # a docs site builds
+        if kind == DOC:
             impact.docs.append(path)
             for owner in owners:
                 docs_in[owner.name].append(path)
-        elif is_global(path, global_paths):
+        elif kind == NON_BUILD:
+            impact.non_build.append(path)
+        elif kind == GLOBAL and path in impact.lockfiles:
+            pass  # read both ways: only the projects it changed are impacted
+        elif kind == GLOBAL:
             impact.global_files.append(path)
         elif owners:
             for owner in owners:
@@ -102,9 +122,17 @@ def _propagate(graph: ProjectGraph, impact: Impact, names: list[str]) -> None:
         files = impact.direct[name]
         reason = f"{name} changed ({listing(files)})"
         impact.runs[name] = Why(codes.FILE_CHANGED, reason, files[:TRIGGER_LIMIT])
-    for name, chain in sorted(graph.dependents_of(list(impact.direct)).items()):
-        source, files = chain[0], impact.direct[chain[0]]
-        reason = f"{source} changed ({listing(files)}) and {depends_sentence(graph, chain)}"
+    origins = {name: f"{name} changed ({listing(files)})" for name, files in impact.direct.items()}
+    triggers = dict(impact.direct)
+    for lockfile, projects in sorted(impact.lockfiles.items()):
+        for name, packages in sorted(projects.items()):
+            if name in graph.projects and name not in triggers:
+                origins[name] = f"{lockfile} changed what {name} resolves ({listing(packages)})"
+                triggers[name] = [lockfile]
+                impact.runs[name] = Why(codes.LOCKFILE_CHANGED, origins[name], [lockfile])
+    for name, chain in sorted(graph.dependents_of(list(triggers)).items()):
+        source, files = chain[0], triggers[chain[0]]
+        reason = f"{origins[source]} and {depends_sentence(graph, chain)}"
         impact.runs[name] = Why(codes.DEPENDENCY_CHANGED, reason, files[:TRIGGER_LIMIT])
     if impact.global_files:
         files = impact.global_files
@@ -131,7 +159,9 @@ def depends_sentence(graph: ProjectGraph, chain: list[str]) -> str:
     return text + (f" ({'; '.join(named)})" if named else "")
 
 
-def _unreadable(graph: ProjectGraph, discovery: Discovery, impact: Impact, names: list) -> None:
+def _unreadable(
+    graph: ProjectGraph, discovery: Discovery, impact: Impact, names: list[str]
+) -> None:
     by_ecosystem: dict[str, list[str]] = defaultdict(list)
     for item in discovery.unreadable:
         by_ecosystem[item.ecosystem].append(f"{item.path} ({item.message})")

@@ -41,7 +41,7 @@ def finalize(
     by_name = {c.name: c for c in candidates}
     if policy.planning_mode == "full":
         for c in candidates:
-            if not c.run:
+            if not c.run and c.why.code != codes.NO_SCRIPT:  # it would do nothing
                 reason = f"planning mode is full, so it runs although {_lower(c.why.reason)}"
                 c.run, c.why = True, Why(codes.POLICY_FULL, reason, [])
     problems = []

@@ -55,6 +55,7 @@ def load_toml(content: bytes | None) -> dict[str, Any]:
 def load_xml(content: bytes | None) -> Element:
     """The root element with namespaces stripped from every tag (Maven, MSBuild)."""
     decode_text(content)  # size and encoding checks
+    assert content is not None
     try:
         root = xml_fromstring(content, forbid_dtd=True)
     except DefusedXmlException as exc:
@@ -84,7 +85,7 @@ class StrictLoader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed", event.start_mark
             )

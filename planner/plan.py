@@ -10,19 +10,21 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from planner.classify import CONFIG_PATH
-from planner.config import parse_config
+from planner import lockfiles
+from planner.classify import CONFIG_PATH, GLOBAL, PathRules
+from planner.config import Config, parse_config
 from planner.config_plan import config_candidates
 from planner.construct import discovery_candidates
 from planner.discovery import ECOSYSTEMS, discover
-from planner.discovery.common import Sources
+from planner.discovery.common import Sources, basename
 from planner.discovery.model import Discovery
 from planner.errors import PlanError
 from planner.explain import explain_config, explain_discovery
-from planner.git import BlobReader, Entry, Git, GitError, background
+from planner.git import ABSENT, BlobReader, Entry, Git, GitError, background
 from planner.graph import ProjectGraph
 from planner.impact import analyse, expand_changes
 from planner.jobs import finalize
+from planner.manifests import ManifestError
 from planner.policy import PlannerPolicy
 from planner.reading import Listing, diff_base
 from planner.recipe import fingerprint, load_recipe, make_recipe
@@ -52,7 +54,8 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as planning.md's "Plan output" (plus ``policies``), fresh copies."""
-        return json.loads(self.to_json())
+        data: dict[str, Any] = json.loads(self.to_json())
+        return data
 
     def to_json(self) -> bytes:
         """Canonical UTF-8 JSON: sorted keys, no insignificant whitespace."""
@@ -123,26 +126,23 @@ def _plan(
             finally:
                 scan.exception()  # never leave the listing running
             scan.result()
+            rules = PathRules()
             if listing.config is not None:
-                return _plan_config(
-                    reader, listing.config, policy, head, base, changed, diff_reason
-                )
+                config, hashes = _read_config(reader, listing.config, policy, head)
+                if config.jobs:
+                    return _plan_config(config, hashes, head, base, changed, diff_reason, policy)
+                rules = config.rules  # a ci.ai.yaml that only tunes discovery
             return _plan_discovery(
-                reader, listing, policy, head, base, changed, diff_reason, recipe
+                reader, listing, policy, head, base, changed, diff_reason, recipe, rules
             )
     except GitError as exc:
         raise PlanError(f"repository: {exc}") from exc
 
 
-def _plan_config(
-    reader: BlobReader,
-    config_entry: Entry,
-    policy: PlannerPolicy,
-    head: str,
-    base: str | None,
-    changed: list[str],
-    diff_reason: str | None,
-) -> Plan:
+def _read_config(
+    reader: BlobReader, config_entry: Entry, policy: PlannerPolicy, head: str
+) -> tuple[Config, dict[str, str]]:
+    """The validated ci.ai.yaml and the hashes of the files it read."""
     [blob] = reader.read(head, [config_entry], policy.max_config_bytes)
     if blob.problem:
         raise PlanError(f"{CONFIG_PATH}: {blob.problem}")
@@ -155,7 +155,18 @@ def _plan_config(
         hashes[path] = found.sha256
         return found.sha256
 
-    config = parse_config(blob.content, blob.size, policy, file_hash)
+    return parse_config(blob.content, blob.size, policy, file_hash), hashes
+
+
+def _plan_config(
+    config: Config,
+    hashes: dict[str, str],
+    head: str,
+    base: str | None,
+    changed: list[str],
+    diff_reason: str | None,
+    policy: PlannerPolicy,
+) -> Plan:
     jobs, skipped = finalize(config_candidates(config, changed, diff_reason), policy)
     return Plan(
         source="config",
@@ -180,6 +191,7 @@ def _plan_discovery(
     changed: list[str],
     diff_reason: str | None,
     recipe: dict[str, Any] | None,
+    rules: PathRules,
 ) -> Plan:
     blobs = listing.blobs()
     entries: dict[str, str | None] = dict.fromkeys(listing.present)
@@ -192,8 +204,11 @@ def _plan_discovery(
     if not discovery.projects:
         raise PlanError(_nothing_found(discovery))
     graph = ProjectGraph(discovery.projects)
-    impact = analyse(graph, discovery, changed, diff_reason)
-    jobs, skipped = finalize(discovery_candidates(discovery.projects, impact, policy), policy)
+    locks = _lockfile_changes(reader, discovery, changed, base, head, rules)
+    impact = analyse(graph, discovery, changed, diff_reason, rules, locks)
+    jobs, skipped = finalize(
+        discovery_candidates(discovery.projects, impact, policy, listing.oids), policy
+    )
     if diff_reason is not None:
         source = "fallback"
     return Plan(
@@ -208,6 +223,41 @@ def _plan_discovery(
         explain=explain_discovery(source, discovery, impact, base, head, jobs, skipped),
         discovery=discovery,
     )
+
+
+def _lockfile_changes(
+    reader: BlobReader,
+    discovery: Discovery,
+    changed: list[str],
+    base: str | None,
+    head: str,
+    rules: PathRules,
+) -> dict[str, dict[str, list[str]]]:
+    """Changed workspace lockfiles (global by the rules) that can be read at base and head,
+    with the projects whose resolution changed; the others stay global files."""
+    discovered = frozenset(discovery.global_paths)
+    wanted = [
+        p
+        for p in changed
+        if basename(p) in lockfiles.READERS
+        and rules.kind(p, discovered) == GLOBAL
+        and rules.declared(p) is None
+    ]
+    found: dict[str, dict[str, list[str]]] = {}
+    for path in wanted:
+        if base is None:
+            break
+        sides = [reader.read(c, [path], lockfiles.MAX_LOCKFILE_BYTES)[0] for c in (base, head)]
+        if any(s.content is None and s.problem != ABSENT for s in sides):
+            continue  # too large, a symlink out, ...: a global file, as before
+        contents = [None if s.problem == ABSENT else s.content for s in sides]
+        try:
+            found[path] = lockfiles.impacted_projects(
+                path, contents[0], contents[1], discovery.projects
+            )
+        except ManifestError:
+            continue  # unreadable: a global file, as before
+    return found
 
 
 def _nothing_found(discovery: Any) -> list[str]:

@@ -21,6 +21,7 @@ class PlannerPolicy:
     default_retries: int = 0
     max_jobs: int = 500
     max_config_bytes: int = 256 * 1024
+    caching_enabled: bool = True  # discovered jobs declare their ecosystem's caches
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed_images", tuple(self.allowed_images))

@@ -20,6 +20,7 @@ class Listing:
         self.present: list[str] = []
         self.tickets: list[int] = []
         self.parsed: dict[str, object] = {}  # filled by the reading thread
+        self.oids: dict[str, str] = {}  # build file -> git object id (cache keys)
         self.config: Entry | None = None
 
     def __call__(self, records: str) -> None:
@@ -28,6 +29,7 @@ class Listing:
         read, present = select_build_files(kept)
         self.read += read
         self.present += present
+        self.oids.update((p, kept[p].oid) for p in (*read, *present))
         wanted = [kept[p] for p in read]
         self.tickets += self.reader.request(self.head, wanted, MAX_MANIFEST_BYTES, self._parse)
         self.config = kept.get(CONFIG_PATH, self.config)

@@ -6,6 +6,7 @@ order (``-`` instead of the content hash for files whose presence alone matters)
 """
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from planner.discovery.model import Discovery
@@ -13,7 +14,7 @@ from planner.discovery.model import Discovery
 RECIPE_VERSION = 2  # 2: edges name their mechanism ("via")
 
 
-def fingerprint(entries: dict[str, str | None]) -> str:
+def fingerprint(entries: Mapping[str, str | None]) -> str:
     digest = hashlib.sha256()
     for path in sorted(entries):
         digest.update(f"{path}\0{entries[path] or '-'}\n".encode("utf-8", "surrogateescape"))

@@ -26,6 +26,7 @@ def planner_policy(policy: EffectivePolicy) -> PlannerPolicy:
         default_retries=policy.job_retries,
         max_jobs=settings.DELTACI_MAX_JOBS_PER_PLAN,
         max_config_bytes=settings.DELTACI_MAX_CONFIG_BYTES,
+        caching_enabled=policy.caching_enabled,
     )
 
 
@@ -46,19 +47,36 @@ def choose_base(run: Run, mirror) -> tuple[str | None, str | None]:
         if not gitmirror.has_commit(mirror, run.base_sha):
             return None, f"base {run.base_sha[:12]} is not in the repository"
         return run.base_sha, None
+    return last_success_base(run.repository, run.ref, run.commit_sha, mirror, exclude=run.pk)
+
+
+def last_success_base(
+    repository, ref: str, head_sha: str, mirror, *, exclude: int | None = None
+) -> tuple[str | None, str | None]:
+    """A manual run's base: the commit of the ref's last successful run (another
+    commit), as (base sha, why the diff is unavailable). ``manage.py plan`` uses it too,
+    so its preview diffs against what the server would."""
     previous = (
-        Run.objects.filter(repository=run.repository, ref=run.ref, state=RunState.SUCCESS)
-        .exclude(pk=run.pk)
-        .exclude(commit_sha=run.commit_sha)
+        Run.objects.filter(repository=repository, ref=ref, state=RunState.SUCCESS)
+        .exclude(pk=exclude)
+        .exclude(commit_sha=head_sha)
         .order_by("-created_at")
         .values_list("commit_sha", flat=True)
         .first()
     )
     if not previous:
-        return None, f"no previous successful run of {run.ref}"
+        return None, f"no previous successful run of {ref}"
     if not gitmirror.has_commit(mirror, previous):
         return None, f"previous successful commit {previous[:12]} is not in the repository"
     return previous, None
+
+
+def latest_recipe(repository) -> dict | None:
+    """The newest recipe: the planner uses it only if its fingerprint still matches."""
+    from apps.runs.models import Recipe
+
+    latest = Recipe.objects.filter(repository=repository).order_by("-created_at", "-id").first()
+    return latest.recipe if latest else None
 
 
 def do_plan_run(run_id: int, token: str = "") -> None:
@@ -98,7 +116,6 @@ def _plan(run: Run) -> None:
 
 
 def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict | None]:
-    from apps.runs.models import Recipe
     from apps.vcs.auth import clone_token_for
 
     repo = run.repository
@@ -109,14 +126,12 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
     gitmirror.fetch_commit(mirror, run.commit_sha, token=clone_token_for(repo))
     trust.mark_if_untrusted(run, mirror)  # before any job exists
     base, unavailable = choose_base(run, mirror)
-    # The newest recipe: the planner uses it only if its fingerprint still matches.
-    latest = Recipe.objects.filter(repository=repo).order_by("-created_at", "-id").first()
     plan = plan_repository(
         str(mirror),
         run.commit_sha,
         base,
         planner_policy(policy),
-        recipe=latest.recipe if latest else None,
+        recipe=latest_recipe(repo),
         diff_unavailable_reason=unavailable,
     )
     return plan.to_dict(), plan.recipe if plan.source in ("discovery", "fallback") else None

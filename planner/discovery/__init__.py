@@ -6,9 +6,10 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 from planner.discovery import dotnet, go, gradle, make, maven, node, python, rust
-from planner.discovery.common import PARSERS, Sources, basename
+from planner.discovery.common import PARSERS, Sources, ancestors, basename, parent_dir
 from planner.discovery.model import Discovery, EcosystemResult, Project
 
 ECOSYSTEMS = (go, node, python, rust, maven, gradle, dotnet, make)
@@ -37,13 +38,13 @@ def candidate_records(text: str, also: frozenset[str] = frozenset()) -> list[str
 def _name_pattern(also: frozenset[str]) -> re.Pattern[str]:
     """``/(file name)NUL`` for the known names, as a trie so the engine never retries
     alternatives that share a prefix."""
-    trie: dict = {}
+    trie: dict[str, Any] = {}
     for name in _NAMES | also:
         node = trie
         for char in name + "\0":
             node = node.setdefault(char, {})
 
-    def regex(node: dict) -> str:
+    def regex(node: dict[str, Any]) -> str:
         branches = [re.escape(c) + regex(child) for c, child in sorted(node.items())]
         return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
@@ -78,13 +79,59 @@ def discover(sources: Sources) -> Discovery:
         merged.projects += found.projects
         merged.unreadable += found.unreadable
         merged.global_paths |= found.global_paths
-    assign_names(merged.projects)
-    resolve_edges(merged.projects)
+    projects = fold_nested(merged.projects)
+    assign_names(projects)
+    resolve_edges(projects)
     return Discovery(
-        projects=sorted(merged.projects, key=lambda p: p.name),
+        projects=sorted(projects, key=lambda p: p.name),
         unreadable=sorted(set(merged.unreadable), key=lambda u: (u.path, u.ecosystem)),
         global_paths=sorted(merged.global_paths),
     )
+
+
+NESTED_DIRS = frozenset(
+    {"examples", "example", "samples", "fixtures", "__fixtures__", "testdata", "tests", "test"}
+)
+
+
+_NESTED = re.compile(r"(?:^|/)(?:" + "|".join(sorted(NESTED_DIRS)) + r"|[^/]*-examples)(?:/|$)")
+
+
+def _nested_in(root: str, enclosing: str) -> bool:
+    """Whether ``root`` lies in an examples/fixtures/test directory below ``enclosing``."""
+    rel = root if enclosing == "." else root[len(enclosing) + 1 :]
+    return any(c in NESTED_DIRS or c.endswith("-examples") for c in rel.split("/"))
+
+
+def fold_nested(projects: list[Project]) -> list[Project]:
+    """A manifest under another project's examples, samples, fixtures, testdata or test
+    directories belongs to that enclosing project unless a workspace names it: it is not
+    a project, and what it depends on or provides becomes the enclosing project's (its
+    files are the enclosing project's files, so a change there impacts that project)."""
+    by_root: dict[str, list[Project]] = defaultdict(list)
+    for project in projects:
+        by_root[project.root].append(project)
+    kept = []
+    for project in sorted(projects, key=lambda p: -p.root.count("/")):  # innermost first
+        if not _NESTED.search(project.root):  # most projects: nothing to look up
+            kept.append(project)
+            continue
+        enclosing = next(
+            (
+                by_root[a][0]
+                for a in ancestors(parent_dir(project.root))
+                if a in by_root and a != project.root and _nested_in(project.root, a)
+            ),
+            None,
+        ) if project.root != "." and not project.member else None  # fmt: skip
+        if enclosing is None:
+            kept.append(project)
+            continue
+        enclosing.provides += project.provides
+        enclosing.requires += project.requires
+        enclosing.path_deps += [p for p in project.path_deps if p != enclosing.root]
+        enclosing.mechanisms = {**project.mechanisms, **enclosing.mechanisms}
+    return kept
 
 
 def assign_names(projects: list[Project]) -> None:

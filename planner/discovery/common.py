@@ -76,13 +76,29 @@ def string_list(value: object) -> list[str]:
     return [v for v in value if isinstance(v, str)]
 
 
-def phases(setup: list[str], build: list[str], test: list[str], lint: list[str]) -> dict:
+def phases(
+    setup: list[str], build: list[str], test: list[str], lint: list[str]
+) -> dict[str, list[str]]:
     """Steps per job kind: each job runs on a fresh runner, so each starts with setup."""
     return {"build": setup + build, "test": setup + test, "lint": setup + lint}
 
 
+_NOTHING = "echo 'nothing to do: "
+
+
 def nothing(what: str) -> str:
-    return f"echo 'nothing to do: {what}'"
+    """The step of a job kind the project has no script, target or task for: such a job
+    is not planned (NO_SCRIPT) unless the policy requires it by name."""
+    return f"{_NOTHING}{what}'"
+
+
+def idle_kinds(steps: dict[str, list[str]]) -> dict[str, str]:
+    """Job kind -> what is missing, for the kinds whose last step is ``nothing(...)``."""
+    return {
+        kind: commands[-1][len(_NOTHING) : -1]
+        for kind, commands in steps.items()
+        if commands and commands[-1].startswith(_NOTHING)
+    }
 
 
 @dataclass
@@ -153,11 +169,14 @@ def new_project(
     image: str,
     steps: dict[str, list[str]],
     mechanisms: dict[str, str] | None = None,
+    member: bool = False,
     **edges: list[str],
 ) -> Project:
     """A project rooted at its manifest's directory."""
     return Project(
+        member=member,
         mechanisms=dict(mechanisms or {}),
+        no_script=idle_kinds(steps),
         root=parent_dir(manifest),
         ecosystem=ecosystem,
         manifest=manifest,

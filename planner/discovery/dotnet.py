@@ -68,10 +68,12 @@ def _inherited(src: Sources, path: str, result: EcosystemResult) -> dict[str, st
 def discover(src: Sources) -> EcosystemResult:
     result = EcosystemResult()
     result.global_paths.update(src.named(*PRESENT_NAMES, *DIRECTORY_FILES))
+    listed: set[str] = set()  # project files a solution names
     for path in src.suffixed(".sln"):
         result.global_paths.add(path)
         try:
-            _SLN_PROJECT.findall(src.parse(path))
+            for ref in _SLN_PROJECT.findall(src.parse(path)):
+                listed.add(join(parent_dir(path), ref) or "")
         except ManifestError as exc:
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
     for path in src.suffixed(".csproj", ".fsproj", ".vbproj"):
@@ -103,6 +105,7 @@ def discover(src: Sources) -> EcosystemResult:
                 IMAGE,
                 steps,
                 mechanisms=mechanisms,
+                member=path in listed,
                 provides=[f"nuget:{(package_id or stem).lower()}"],
                 requires=[f"nuget:{p.lower()}" for p in packages],
                 path_deps=references,

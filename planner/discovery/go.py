@@ -78,10 +78,13 @@ def _module(
 def discover(src: Sources) -> EcosystemResult:
     result = EcosystemResult()
     work: list[tuple[str, dict[str, str]]] = []  # go.work directory -> its replaces
+    used: set[str] = set()  # module directories a go.work names with ``use``
     for path in src.named("go.work"):
         result.global_paths.add(path)
         try:
-            work.append((parent_dir(path), replacements(src.parse(path), path, result)))
+            directives = src.parse(path)
+            work.append((parent_dir(path), replacements(directives, path, result)))
+            used.update(join(parent_dir(path), t[0]) or "" for v, t in directives if v == "use")
         except ManifestError as exc:
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
     for path in src.named("go.mod"):
@@ -109,6 +112,7 @@ def discover(src: Sources) -> EcosystemResult:
                 image,
                 steps,
                 mechanisms=mechanisms,
+                member=parent_dir(path) in used,
                 provides=[f"go:{module}"],
                 requires=requires,
                 path_deps=sorted({*local, *own.values()}),

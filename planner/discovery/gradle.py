@@ -50,7 +50,7 @@ def _settings(text: str, base: str) -> dict[str, str]:
     return projects
 
 
-def _steps(src: Sources, root: str, build_root: str) -> dict:
+def _steps(src: Sources, root: str, build_root: str) -> dict[str, list[str]]:
     wrapper = "gradlew" if build_root == "." else f"{build_root}/gradlew"
     gradle = relative(wrapper, root) if src.has(wrapper) else "gradle"
     if gradle == "gradlew":
@@ -60,7 +60,7 @@ def _steps(src: Sources, root: str, build_root: str) -> dict:
 
 def _text(src: Sources, path: str, result: EcosystemResult) -> str | None:
     try:
-        return src.parse(path)
+        return str(src.parse(path))
     except ManifestError as exc:
         result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
         return None
@@ -117,6 +117,7 @@ def discover(src: Sources) -> EcosystemResult:
                 steps=_steps(src, root, build_root),
                 path_deps=sorted({d for d in path_deps if d and d != root}),
                 mechanisms=mechanisms,
+                member=root in owner,
             )
         )
     return result

@@ -47,7 +47,7 @@ def _pom(root: Element, base: str) -> Pom:
     return _text(root, "artifactId"), uses, [m for m in modules if m]
 
 
-def _commands(root: str, top: str | None) -> dict:
+def _commands(root: str, top: str | None) -> dict[str, list[str]]:
     if top is None:
         install = "mvn -B install -DskipTests"
     else:
@@ -87,6 +87,7 @@ def discover(src: Sources) -> EcosystemResult:
                 IMAGE,
                 _commands(root, top),
                 mechanisms={f"maven:{u}": how for u, how in uses.items() if how},
+                member=root in aggregator_of,
                 provides=[f"maven:{artifact}"] if artifact else [],
                 requires=[f"maven:{u}" for u in sorted(uses)],
             )

@@ -25,6 +25,8 @@ class Project:
     name: str = ""  # unique in the plan; assigned after all ecosystems ran
     deps: list[str] = field(default_factory=list)  # names of in-repo projects it uses
     via: dict[str, str] = field(default_factory=dict)  # dependency name -> mechanism
+    no_script: dict[str, str] = field(default_factory=dict)  # kind -> what is missing
+    member: bool = False  # a workspace declaration names it (never folded into another)
 
     def to_recipe(self) -> dict[str, Any]:
         return {
@@ -36,6 +38,7 @@ class Project:
             "steps": {kind: list(self.steps[kind]) for kind in KINDS},
             "deps": list(self.deps),
             "via": dict(sorted(self.via.items())),
+            "no_script": dict(sorted(self.no_script.items())),
         }
 
     @classmethod
@@ -50,6 +53,7 @@ class Project:
             name=_str(data["name"]),
             deps=[_str(d) for d in data["deps"]],
             via={_str(k): _str(v) for k, v in data["via"].items()},
+            no_script={_str(k): _str(v) for k, v in data["no_script"].items()},
         )
         return project
 

@@ -5,8 +5,11 @@ package name in (dev/peer/optional) dependencies, the ``file:``/``link:``/``port
 (yarn ``resolutions``, npm ``overrides``, ``pnpm.overrides``, pnpm-workspace.yaml
 ``overrides``): a package depending on an overridden name depends on its target."""
 
+from typing import Any
+
 from planner.discovery.common import (
     Sources,
+    ancestors,
     in_dir,
     join,
     member_of,
@@ -34,6 +37,8 @@ _MANAGERS = (  # lockfile, install command, run prefix
 
 
 _LOCAL = ("file:", "link:", "portal:")
+# an unreadable package.json may define any script: each job runs (and shows the error)
+_UNKNOWN_SCRIPTS = dict.fromkeys(("build", "test", "lint"), "")
 _OVERRIDES = (("resolutions",), ("overrides",), ("pnpm", "overrides"))
 Target = tuple[str, str, str]  # ("path", directory, mechanism) or ("key", "npm:name", ...)
 
@@ -69,7 +74,9 @@ def _target(root: str, spec: str, mechanism: str) -> Target | str | None:
     return None
 
 
-def _overrides(root: str, data: dict, pnpm: object, result: EcosystemResult, path: str) -> dict:
+def _overrides(
+    root: str, data: dict[str, Any], pnpm: object, result: EcosystemResult, path: str
+) -> dict[str, Target]:
     """Package name -> target for every override a workspace root declares."""
     found: dict[str, Target] = {}
     tables = [(".".join(keys), _dig(data, keys)) for keys in _OVERRIDES]
@@ -107,24 +114,23 @@ def _flatten(table: object) -> list[tuple[str, str]]:
     return sorted(out)
 
 
-def _object(path: str, src: Sources) -> dict:
+def _object(path: str, src: Sources) -> dict[str, Any]:
     data = src.parse(path)
     if not isinstance(data, dict):
         raise ManifestError("package.json is not a JSON object")
     return data
 
 
-def _workspace_globs(data: dict) -> list[str]:
+def _workspace_globs(data: dict[str, Any]) -> list[str]:
     workspaces = data.get("workspaces")
     if isinstance(workspaces, dict):
         workspaces = workspaces.get("packages")
     return string_list(workspaces)
 
 
-def _steps(src: Sources, root: str, scripts: dict, workspaces: list) -> dict:
+def _steps(src: Sources, root: str, scripts: dict[str, Any], lock_dir: str) -> dict[str, list[str]]:
     """Install with the package manager of the nearest lockfile (a member uses its
     workspace root's), then run the script if the package defines it."""
-    lock_dir = next((w for w, inc in workspaces if member_of(root, w, inc, [])), root)
     lock = src.nearest(lock_dir, tuple(m[0] for m in _MANAGERS))
     install, run = "npm install", "npm run"
     for name, manager_install, manager_run in _MANAGERS:
@@ -141,7 +147,7 @@ def _steps(src: Sources, root: str, scripts: dict, workspaces: list) -> dict:
 def discover(src: Sources) -> EcosystemResult:
     result = EcosystemResult()
     workspaces: list[tuple[str, list[str]]] = []
-    parsed: dict[str, dict | None] = {}
+    parsed: dict[str, dict[str, Any] | None] = {}
     for path in src.named("pnpm-workspace.yaml"):
         result.global_paths.add(path)
         try:
@@ -154,7 +160,7 @@ def discover(src: Sources) -> EcosystemResult:
     overrides: list[tuple[str, dict[str, Target]]] = []
     for path in src.named("package.json"):
         try:
-            parsed[path] = _object(path, src)
+            data = parsed[path] = _object(path, src)
         except ManifestError as exc:
             parsed[path] = None
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
@@ -162,18 +168,24 @@ def discover(src: Sources) -> EcosystemResult:
                 result.global_paths.add(path)  # it may be a workspace root: assume so
             continue
         root = parent_dir(path)
-        if parsed[path].get("workspaces") is not None or root in pnpm_roots:
+        if data.get("workspaces") is not None or root in pnpm_roots:
             result.global_paths.add(path)
-            workspaces.append((root, _workspace_globs(parsed[path])))
+            workspaces.append((root, _workspace_globs(data)))
         pnpm = _pnpm_document(src, root) if root in pnpm_roots else None
-        if found := _overrides(root, parsed[path], pnpm, result, path):
+        if found := _overrides(root, data, pnpm, result, path):
             overrides.append((root, found))
+    package_dirs = {parent_dir(p) for p in parsed}
     for path, data in parsed.items():
         root = parent_dir(path)
         if data is not None and (data.get("workspaces") is not None or root in pnpm_roots):
             continue  # a workspace root only aggregates its members
+        workspace = next((w for w, globs in workspaces if member_of(root, w, globs, [])), None)
+        member = workspace is not None
+        if not member and _nested_package(src, root, package_dirs):
+            continue  # an entry-point stub or a tool's configuration, not a project
+        scripts = _UNKNOWN_SCRIPTS if data is None else data.get("scripts")
+        scripts = scripts if isinstance(scripts, dict) else {}
         data = data or {}
-        scripts = data.get("scripts") if isinstance(data.get("scripts"), dict) else {}
         requires, local, mechanisms = _edges(data, root, overrides)
         name = data.get("name")
         result.projects.append(
@@ -182,14 +194,25 @@ def discover(src: Sources) -> EcosystemResult:
                 ECOSYSTEM,
                 path,
                 IMAGE,
-                _steps(src, root, scripts, workspaces),
+                _steps(src, root, scripts, workspace or root),
                 provides=[f"npm:{name}"] if isinstance(name, str) else [],
                 mechanisms=mechanisms,
+                member=member,
                 requires=requires,
                 path_deps=local,
             )
         )
     return result
+
+
+def _nested_package(src: Sources, root: str, package_dirs: set[str]) -> bool:
+    """A package.json inside another package's directory (the root's included) that no
+    workspace names and that has no lockfile of its own."""
+    if root == ".":
+        return False
+    if any(src.has(f"{root}/{lock}") for lock, _, _ in _MANAGERS):
+        return False
+    return any(d in package_dirs for d in ancestors(parent_dir(root)))
 
 
 def _pnpm_document(src: Sources, root: str) -> object:
@@ -200,10 +223,12 @@ def _pnpm_document(src: Sources, root: str) -> object:
 
 
 def _edges(
-    data: dict, root: str, overrides: list[tuple[str, dict[str, Target]]]
+    data: dict[str, Any], root: str, overrides: list[tuple[str, dict[str, Target]]]
 ) -> tuple[list[str], list[str], dict[str, str]]:
     """(names it requires, directories it uses, edge -> mechanism) of one package."""
-    requires, local, mechanisms = [], [], {}
+    requires: list[str] = []
+    local: list[str] = []
+    mechanisms: dict[str, str] = {}
     applied = [o for r, o in overrides if in_dir(root, r)]
 
     def add(target: Target) -> None:

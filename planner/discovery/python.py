@@ -35,7 +35,7 @@ def normalize(name: str) -> str:
     return "py:" + re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _table(data: Any, *keys: str) -> dict:
+def _table(data: Any, *keys: str) -> dict[str, Any]:
     for key in keys:
         data = data.get(key) if isinstance(data, dict) else None
     return data if isinstance(data, dict) else {}
@@ -88,8 +88,8 @@ class _Manifest:
         for spec in string_list(_table(data, "tool", "uv").get("override-dependencies")):
             name, _, url = spec.partition("@")
             local = _local_reference(url.split(";")[0].strip())
-            if (dep := requirement_name(name)) and local is not None:
-                self._redirect(dep, base, local, "[tool.uv] override-dependencies")
+            if (overridden := requirement_name(name)) and local is not None:
+                self._redirect(overridden, base, local, "[tool.uv] override-dependencies")
         ws = _table(data, "tool", "uv", "workspace")
         if ws:
             self.workspace = (string_list(ws.get("members")), string_list(ws.get("exclude")))
@@ -123,7 +123,9 @@ def _local_reference(url: str) -> str | None:
     return path
 
 
-def _steps(src: Sources, root: str, manifest: _Manifest, uv_roots: list) -> tuple[str, dict]:
+def _steps(
+    src: Sources, root: str, manifest: _Manifest, uv_roots: list[tuple[str, list[str], list[str]]]
+) -> tuple[str, dict[str, list[str]]]:
     """uv for workspace members and projects with their own uv.lock, then poetry, then pip."""
     own_lock = src.has("uv.lock" if root == "." else f"{root}/uv.lock")
     if own_lock or any(member_of(root, r, inc, exc) for r, inc, exc in uv_roots):
@@ -194,6 +196,7 @@ def discover(src: Sources) -> EcosystemResult:
                 image,
                 steps,
                 mechanisms=mechanisms,
+                member=any(member_of(root, r, inc, exc) for r, inc, exc in uv_roots),
                 provides=[normalize(manifest.name)] if manifest.name else [],
                 requires=requires,
                 path_deps=paths,

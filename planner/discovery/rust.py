@@ -28,7 +28,7 @@ PARSERS = {"Cargo.toml": load_toml}
 _DEP_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
 
 
-def _dep_tables(data: dict[str, Any]) -> list[dict]:
+def _dep_tables(data: dict[str, Any]) -> list[dict[str, Any]]:
     tables = [data.get(t) for t in _DEP_TABLES]
     targets = data.get("target")
     for target in targets.values() if isinstance(targets, dict) else ():
@@ -113,14 +113,14 @@ def discover(src: Sources) -> EcosystemResult:
     overrides: dict[str, Overrides] = {}  # directory of the declaring manifest -> entries
     for path in src.named("Cargo.toml"):
         try:
-            parsed[path] = src.parse(path)
+            data = parsed[path] = src.parse(path)
         except ManifestError as exc:
             parsed[path] = None
             result.unreadable.append(Unreadable(path, ECOSYSTEM, str(exc)))
             continue
-        if found := _overrides(parsed[path], parent_dir(path), path, result):
+        if found := _overrides(data, parent_dir(path), path, result):
             overrides[parent_dir(path)] = found
-        table = parsed[path].get("workspace")
+        table = data.get("workspace")
         if isinstance(table, dict):
             result.global_paths.add(path)
             workspaces.append(_Workspace(parent_dir(path), table))
@@ -145,6 +145,7 @@ def discover(src: Sources) -> EcosystemResult:
                 path,
                 IMAGE,
                 steps,
+                member=workspace is not None and workspace.root != root,
                 provides=[f"cargo:{name}"] if isinstance(name, str) else [],
                 mechanisms=mechanisms,
                 requires=requires,

@@ -1,5 +1,6 @@
 """Fixture monorepos built with real git in a temp dir; no database, no network."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -68,6 +69,15 @@ def repo(tmp_path: Path) -> Repo:
     return Repo(tmp_path / "repo")
 
 
+SCRIPTS = {"build": "tsc", "test": "jest", "lint": "eslint ."}
+
+
+def package(data: dict) -> str:
+    """A package.json with a build, test and lint script unless ``data`` names its own
+    (a package without scripts gets no jobs: NO_SCRIPT)."""
+    return json.dumps({"scripts": SCRIPTS, **data})
+
+
 def jobs(plan: Plan) -> dict[str, dict]:
     return {j["name"]: j for j in plan.to_dict()["jobs"]}
 
@@ -81,7 +91,14 @@ def running_projects(plan: Plan) -> set[str]:
 
 
 def codes_of(plan: Plan) -> dict[str, str]:
-    """project -> reason code of its build job (or skip code)."""
-    out = {s["project"]: s["reason_code"] for s in plan.to_dict()["skipped"]}
-    out.update({j["project"]: j["reason_code"] for j in plan.to_dict()["jobs"]})
+    """project -> the reason code of its jobs (a running job's first, NO_SCRIPT only when
+    the project has no script at all)."""
+    data = plan.to_dict()
+    out = {
+        s["project"]: s["reason_code"] for s in data["skipped"] if s["reason_code"] == "NO_SCRIPT"
+    }
+    out.update(
+        {s["project"]: s["reason_code"] for s in data["skipped"] if s["reason_code"] != "NO_SCRIPT"}
+    )
+    out.update({j["project"]: j["reason_code"] for j in data["jobs"]})
     return out

@@ -6,16 +6,20 @@ import os
 import subprocess
 import sys
 
-from tests.planner.conftest import jobs
+from tests.planner.conftest import jobs, package
 
 FILES = {
     "go.work": "go 1.22\nuse ./a\n",
     "a/go.mod": "module a\nrequire b v0\n",
     "b/go.mod": "module b\n",
     "b/b.go": "package b\n",
-    "c/package.json": json.dumps({"name": "c", "dependencies": {"d": "1", "e": "1"}}),
-    "d/package.json": json.dumps({"name": "d"}),
-    "e/package.json": json.dumps({"name": "e", "dependencies": {"d": "1"}}),
+    "c/package.json": package(
+        {"name": "c", "dependencies": {"d": "1", "e": "1"}, "scripts": {"build": "tsc"}}
+    ),
+    "d/package.json": package({"name": "d"}),
+    "e/package.json": package(
+        {"name": "e", "dependencies": {"d": "1"}, "scripts": {"test": "jest"}}
+    ),
     "f/pyproject.toml": '[project]\nname = "f"\ndependencies = ["g", "h"]\n',
     "g/pyproject.toml": '[project]\nname = "g"\n',
     "h/setup.cfg": "[metadata]\nname = h\n[options]\ninstall_requires = g\n",

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.planner.conftest import GIT_ENV, codes_of, jobs
+from tests.planner.conftest import GIT_ENV, codes_of, jobs, package
 
 
 def _tree(path):
@@ -36,7 +36,7 @@ def test_bare_mirror_plans_like_the_checkout(repo, tmp_path):
 
 
 ODD = {
-    "my app/package.json": json.dumps({"name": "my-app"}),
+    "my app/package.json": package({"name": "my-app"}),
     "my app/x y.js": "1",
     "new\nline/go.mod": "module nl\n",
     "new\nline/m.go": "package nl\n",
@@ -87,8 +87,8 @@ def test_symlinked_manifests_are_followed_only_inside_the_repository(repo, tmp_p
     outside.write_text("{}")
     base = repo.commit(
         {
-            "a/package.json": json.dumps({"name": "a"}),
-            "shared/pkg.json": json.dumps({"name": "c", "dependencies": {"a": "1"}}),
+            "a/package.json": package({"name": "a"}),
+            "shared/pkg.json": package({"name": "c", "dependencies": {"a": "1"}}),
         }
     )
     (repo.path / "b").mkdir()
@@ -98,7 +98,7 @@ def test_symlinked_manifests_are_followed_only_inside_the_repository(repo, tmp_p
     repo.commit({"a/x.js": "2"})
     plan = repo.plan(base)
     assert "b/package.json (a symlink to a path outside the repository)" in plan.fallback_reason
-    middle = repo.commit({"b/package.json": json.dumps({"name": "b"})})
+    middle = repo.commit({"b/package.json": package({"name": "b"})})
     repo.commit({"a/x.js": "3"})
     codes = codes_of(repo.plan(middle))
     assert codes == {"a": "FILE_CHANGED", "c": "DEPENDENCY_CHANGED", "b": "NOT_AFFECTED"}
@@ -108,7 +108,7 @@ def test_tiny_read_chunks_give_the_same_plan(repo, monkeypatch):
     """The tree listing is filtered as it streams; batch boundaries must not matter."""
     from planner import git
 
-    files = {f"p{i:02}/package.json": json.dumps({"name": f"p{i}"}) for i in range(40)}
+    files = {f"p{i:02}/package.json": package({"name": f"p{i}"}) for i in range(40)}
     files.update({f"p{i:02}/tab\there/go.mod": "module t\n" for i in range(0, 40, 7)})
     base = repo.commit(files)
     repo.commit({"p07/x.js": "1", "p14/tab\there/m.go": "package t\n"})

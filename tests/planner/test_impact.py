@@ -1,12 +1,10 @@
 """Every impact rule and reason code on one mixed monorepo (Go, Node, Python)."""
 
-import json
-
 import pytest
 
 from planner import PlanError, PlannerPolicy, plan_repository
 from planner.codes import RUN_CODES, SKIP_CODES
-from tests.planner.conftest import codes_of, jobs, skipped
+from tests.planner.conftest import codes_of, jobs, package, skipped
 
 FILES = {
     "README.md": "# mono\n",
@@ -17,10 +15,10 @@ FILES = {
     "libs/core/core.go": "package core\n",
     "svc/api/go.mod": "module example.com/api\nrequire example.com/core v0.0.0\n",
     "svc/api/main.go": "package main\n",
-    "web/package.json": json.dumps({"name": "web", "scripts": {"test": "jest"}}),
+    "web/package.json": package({"name": "web"}),
     "web/index.js": "1\n",
     "web/README.md": "web\n",
-    "site/package.json": json.dumps({"name": "site", "dependencies": {"web": "1"}}),
+    "site/package.json": package({"name": "site", "dependencies": {"web": "1"}}),
     "tools/py/pyproject.toml": '[project]\nname = "py"\n',
     "tools/py/x.py": "1\n",
 }
@@ -70,7 +68,7 @@ def test_docs_inside_a_project_next_to_a_code_change(repo, base):
 
 
 def test_a_project_under_docs_is_built(repo, base):
-    repo.commit({"docs/package.json": json.dumps({"name": "docs-site"})})
+    repo.commit({"docs/package.json": package({"name": "docs-site"})})
     base = repo.git("rev-parse", "HEAD")
     repo.commit({"docs/intro.md": "hi\n"})
     assert codes_of(repo.plan(base))["docs"] == "FILE_CHANGED"

@@ -2,13 +2,12 @@
 the build files changed or the recipe is malformed."""
 
 import copy
-import json
 
-from tests.planner.conftest import codes_of, jobs
+from tests.planner.conftest import codes_of, jobs, package
 
 FILES = {
-    "a/package.json": json.dumps({"name": "a"}),
-    "b/package.json": json.dumps({"name": "b", "dependencies": {"a": "1"}}),
+    "a/package.json": package({"name": "a"}),
+    "b/package.json": package({"name": "b", "dependencies": {"a": "1"}}),
     "c/go.mod": "module c\n",
 }
 
@@ -40,7 +39,7 @@ def test_changed_build_files_fall_back_to_discovery(repo):
     recipe = repo.plan(None).recipe
     base = repo.commit({"a/src/x.js": "not a build file"})
     assert repo.plan(None).fingerprint == recipe["fingerprint"]
-    repo.commit({"b/package.json": json.dumps({"name": "b"})})
+    repo.commit({"b/package.json": package({"name": "b"})})
     plan = repo.plan(base, recipe=recipe)
     assert plan.source == "discovery"
     assert plan.fingerprint != recipe["fingerprint"]

@@ -51,7 +51,7 @@ def test_workspace_dependencies_resolve_through_the_root(repo):
 
 def test_root_manifest_and_lock_are_global(repo):
     base = _repo(repo)
-    repo.commit({"Cargo.lock": "# new"})
+    repo.commit({"Cargo.lock": "[[package"})  # unreadable: global, as before
     assert set(codes_of(repo.plan(base)).values()) == {"GLOBAL_FILE_CHANGED"}
 
 
