@@ -2,6 +2,10 @@
 
 from celery import shared_task
 
+from apps.artifacts.logs import finalize
+from apps.artifacts.retention import cleanup
+from apps.artifacts.testreports import parse_attempt_reports
+
 
 @shared_task(
     name="deltaci.finalize_log",
@@ -13,9 +17,6 @@ from celery import shared_task
 def finalize_log(attempt_id: int) -> None:
     """Called after every attempt ends: the log goes into the store, then the attempt's
     JUnit reports are parsed (each at most once, so a retry of this task is harmless)."""
-    from apps.artifacts.logs import finalize
-    from apps.artifacts.testreports import parse_attempt_reports
-
     finalize(attempt_id)
     parse_attempt_reports(attempt_id)
 
@@ -23,6 +24,4 @@ def finalize_log(attempt_id: int) -> None:
 @shared_task(name="deltaci.cleanup_retention", acks_late=True, expires=3600)
 def cleanup_retention() -> dict:
     """The daily beat task: the same code as `manage.py cleanup_retention`."""
-    from apps.artifacts.retention import cleanup
-
     return cleanup(actor="beat").as_dict()

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.runners.choices import LeaseState
 from apps.runners.leasing import (
     StaleLease,
     activate,
@@ -29,7 +28,7 @@ from apps.runners.leasing import (
 )
 from apps.runners.models import Lease, Runner
 from apps.runs import states
-from apps.runs.choices import AttemptState
+from apps.runs.choices import AttemptState, LeaseState
 from apps.runs.models import JobAttempt
 from lib.db import fetch_prepared
 

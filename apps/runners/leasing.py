@@ -17,17 +17,21 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.artifacts.models import Artifact
+from apps.artifacts.tasks import finalize_log
 from apps.audit.actions import record
 from apps.runners import leasesql
-from apps.runners.choices import LEASE_LIVE, LeaseState
 from apps.runners.models import Lease, Runner
 from apps.runs import engine, states
 from apps.runs.choices import (
     ATTEMPT_LEASED,
+    LEASE_LIVE,
     AttemptState,
     CancelReason,
     FailureClass,
+    LeaseState,
 )
+from apps.runs.failures import classify, log_tail
 from apps.runs.models import JobAttempt
 from lib.db import begin_write
 from lib.logging import bind
@@ -176,8 +180,6 @@ def complete(
 
     `message` is the validated Complete; `recorded_keys` the artifact keys already
     checked to lie in this attempt's prefix (see apps/runners/uploads.py)."""
-    from apps.runs.failures import classify, log_tail
-
     lease = find_lease(runner, lease_id, lock=True, related=_ENDING)
     digest = complete_digest(message)
     if lease.state == LeaseState.COMPLETED:
@@ -250,8 +252,6 @@ def cancel_ack(
 
 
 def _record_artifacts(attempt: JobAttempt, keys: frozenset[str]) -> None:
-    from apps.artifacts.models import Artifact
-
     if keys:
         Artifact.objects.filter(attempt=attempt, key__in=keys).update(recorded=True)
 
@@ -350,8 +350,6 @@ def after_attempt_end(attempt: JobAttempt) -> None:
     pk = attempt.pk
 
     def _finalize() -> None:
-        from apps.artifacts.tasks import finalize_log
-
         finalize_log.delay(pk)
 
     transaction.on_commit(_finalize)

@@ -19,20 +19,23 @@ from django.utils import timezone
 from apps.audit.actions import record
 from apps.policies.effective import EffectivePolicy, effective_policy
 from apps.policies.models import Policy
-from apps.runners import leasing, wakeup
-from apps.runners.choices import LEASE_LIVE, LeaseState
+from apps.runners import leasing
 from apps.runners.jobspec import max_runtime_seconds
 from apps.runners.models import Lease
 from apps.runs import engine, states
+from apps.runs.cancelling import do_cancel_run, stop_jobs
 from apps.runs.choices import (
     ATTEMPT_ACTIVE,
     ATTEMPT_LEASED,
+    LEASE_LIVE,
     AttemptState,
     CancelReason,
+    LeaseState,
     RunState,
     Trigger,
 )
 from apps.runs.models import JobAttempt, Run, StateEvent
+from lib import wakeup
 from lib.db import write_transaction
 
 log = logging.getLogger(__name__)
@@ -191,8 +194,6 @@ def enforce_cancel_deadlines(now: datetime | None = None) -> int:
 
 def enforce_run_timeouts(now: datetime | None = None) -> int:
     """Runs past their time limit end TIMEOUT; their active attempts are asked to stop."""
-    from apps.runs.actions import stop_jobs
-
     now = now or timezone.now()
     policies = _Policies()
     active = Run.objects.filter(state__in=(RunState.QUEUED, RunState.RUNNING))
@@ -267,7 +268,6 @@ def supersede_runs() -> int:
     """Safety net for cancel_superseded (planning applies it when it persists a newer
     push or pull-request run's plan): an older active run of the same repository and ref
     is cancelled as SUPERSEDED, unless the newer plan or the policy says not to."""
-    from apps.runs.actions import do_cancel_run
 
     def newer_than(**run):
         return Run.objects.filter(trigger__in=(Trigger.PUSH, Trigger.PULL_REQUEST), **run).exclude(

@@ -7,7 +7,7 @@ from django.urls import reverse
 from apps.artifacts.retention import cleanup
 from apps.audit.actions import actor_name, record
 from apps.policies.models import Policy
-from apps.runs.actions import do_cancel_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import Job, JobAttempt, Recipe, Repository, Run, StateEvent
 from apps.runs.policy_form import FIELDSETS, PolicyForm
 from lib.admin import ReadOnlyAdmin

@@ -85,6 +85,19 @@ ATTEMPT_ACTIVE = (
 )
 
 
+class LeaseState(models.TextChoices):
+    GRANTED = "GRANTED"
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+
+
+LEASE_LIVE = (LeaseState.GRANTED, LeaseState.ACTIVE)
+LEASE_ENDED = (LeaseState.EXPIRED, LeaseState.REVOKED, LeaseState.COMPLETED, LeaseState.CANCELED)
+
+
 class Trigger(models.TextChoices):
     PUSH = "push"
     PULL_REQUEST = "pull_request"

@@ -8,6 +8,7 @@ apps/runs/states.py. Each function is idempotent: calling it twice changes nothi
 from django.db import transaction
 from django.db.models import Max
 
+from apps.policies.effective import policy_for
 from apps.runs import states
 from apps.runs.choices import (
     ATTEMPT_LEASED,
@@ -19,6 +20,7 @@ from apps.runs.choices import (
 )
 from apps.runs.models import Job, JobAttempt, Run
 from lib.db import fetch_prepared
+from lib.wakeup import notify_work
 
 _FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
 NEED_FAILED = "NEED_FAILED"
@@ -47,8 +49,6 @@ def queue_attempt(
         run_created_at=(run or job.run).created_at,
     )
     states.transition(states.ATTEMPT, attempt, AttemptState.QUEUED, why=reason or "queued")
-    from apps.runners.wakeup import notify_work
-
     transaction.on_commit(notify_work)
     return attempt
 
@@ -101,8 +101,6 @@ def release_ready_jobs(run: Run) -> int:
 def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
     """After an attempt ended: retry it (new attempt) or resolve its job, then advance
     the run. Infra failures spend the policy's infra budget; others the job's retries."""
-    from apps.policies.effective import policy_for
-
     job, run = attempt.job, attempt.run  # the attempt's run: loaded with it, plan deferred
     if job.state in JOB_TERMINAL:
         advance_run(run, actor=actor)

@@ -4,6 +4,8 @@ and the evidence. Retry eligibility (engine._may_retry) follows the class."""
 import re
 from dataclasses import dataclass
 
+from apps.artifacts import logs
+from apps.artifacts.models import LogChunk
 from apps.runs.choices import FailureClass
 
 _INFRA_PATTERNS = [
@@ -117,9 +119,6 @@ TAIL_BYTES = 64 * 1024
 def log_tail(attempt, nbytes: int = TAIL_BYTES) -> bytes:
     """The last `nbytes` of an attempt's log, reading only the last live chunks (a log
     can be 64 MiB); once finalised, from the log artifact."""
-    from apps.artifacts import logs
-    from apps.artifacts.models import LogChunk
-
     parts: list[bytes] = []
     size = 0
     for data in (

@@ -9,10 +9,13 @@ from django.db import DatabaseError, transaction
 
 from apps.policies.effective import EffectivePolicy, policy_for
 from apps.runs import engine, states
+from apps.runs.cancelling import cancel_superseded
 from apps.runs.choices import JobState, RunState, Trigger
-from apps.runs.models import Job, Run
+from apps.runs.models import Job, Recipe, Run
 from apps.runs.planner import PlanError, PlannerPolicy, plan_repository
+from apps.vcs.auth import clone_token_for
 from lib import gitmirror
+from lib.wakeup import notify_work
 
 log = logging.getLogger(__name__)
 ZERO_SHA = "0" * 40
@@ -92,9 +95,6 @@ def do_plan_run(run_id: int) -> None:
 
 
 def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict | None]:
-    from apps.runs.models import Recipe
-    from apps.vcs.auth import clone_token_for
-
     repo = run.repository
     extra = [run.ref] if run.ref.startswith("refs/pull/") else []
     mirror = gitmirror.sync_mirror(
@@ -117,8 +117,6 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
 
 def persist_recipe(run_id: int, state: str) -> None:
     """After a discovery-planned run succeeds, keep its recipe for the same fingerprint."""
-    from apps.runs.models import Recipe
-
     if state != RunState.SUCCESS:
         return
     run = Run.objects.filter(pk=run_id).only("repository_id", "recipe", "plan").first()
@@ -234,9 +232,5 @@ def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: Effective
     engine.advance_run(run)
     supersede = plan.get("policies", {}).get("cancel_superseded", policy.cancel_superseded)
     if supersede and run.trigger in (Trigger.PUSH, Trigger.PULL_REQUEST):
-        from apps.runs.actions import cancel_superseded
-
         cancel_superseded(run)
-    from apps.runners.wakeup import notify_work
-
     transaction.on_commit(notify_work)

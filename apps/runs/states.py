@@ -19,10 +19,11 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from apps.runners.choices import LeaseState as L
 from apps.runs.choices import AttemptState as A
 from apps.runs.choices import JobState as J
+from apps.runs.choices import LeaseState as L
 from apps.runs.choices import RunState as R
+from apps.runs.models import StateEvent
 from lib.db import fetch_prepared, insert
 
 _ATTEMPT_HELD = (A.LEASED, A.STARTING, A.RUNNING, A.UPLOADING)
@@ -243,8 +244,6 @@ def _record(
     machine: Machine, obj: Any, frm: str, to: str, now: Any, why: str, actor: str, fields: dict
 ) -> None:
     """The event for a change that has been made, and `obj` brought up to date."""
-    from apps.runs.models import StateEvent
-
     event = insert(
         StateEvent(
             created_at=now,

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from apps.runs.choices import RunState
 from apps.runs.models import Run
+from apps.runs.planning import do_plan_run
 from lib.logging import bind, unbind
 
 log = logging.getLogger(__name__)
@@ -15,8 +16,6 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="deltaci.plan_run", acks_late=True, time_limit=900, soft_time_limit=840)
 def plan_run(run_id: int) -> None:
-    from apps.runs.planning import do_plan_run
-
     token = bind(run_id=run_id)
     try:
         do_plan_run(run_id)

@@ -16,7 +16,8 @@ from apps.artifacts import logs
 from apps.artifacts.models import Artifact, ArtifactType
 from apps.audit.actions import actor_name
 from apps.runs import access
-from apps.runs.actions import RunError, do_cancel_run, do_rerun_run
+from apps.runs.actions import RunError, do_rerun_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import JobAttempt, Run
 from apps.runs.pages.detail import run_page
 from apps.runs.pages.forms import RunFilterForm

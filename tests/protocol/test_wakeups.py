@@ -9,9 +9,9 @@ import uuid
 import pytest
 from django.db import connection
 
-from apps.runners import wakeup
 from apps.runners.models import Lease
 from apps.runs.models import JobAttempt
+from lib import wakeup
 from tests.conftest import job_spec
 from tests.protocol.proto import Proto
 

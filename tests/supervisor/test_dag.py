@@ -4,7 +4,7 @@ supervisor's safety net for runs nothing else would move."""
 
 from apps.runners.supervisor import advance_runs, supervise_once
 from apps.runs import states
-from apps.runs.actions import cancel_superseded, do_cancel_run
+from apps.runs.cancelling import cancel_superseded, do_cancel_run
 from apps.runs.models import Job, JobAttempt, Run, StateEvent
 from tests.conftest import job_spec
 

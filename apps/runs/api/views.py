@@ -16,11 +16,11 @@ from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.artifacts import storage
+from apps.artifacts import logs, storage
 from apps.artifacts.models import Artifact
 from apps.audit.actions import actor_name
 from apps.runs import access
-from apps.runs.actions import RunError, do_cancel_run, do_create_run, do_rerun_run
+from apps.runs.actions import RunError, do_create_run, do_rerun_run
 from apps.runs.api.serializers import (
     RerunSerializer,
     RunListQuery,
@@ -29,8 +29,10 @@ from apps.runs.api.serializers import (
     job_dict,
     run_dict,
 )
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.choices import AttemptState, RunState, Trigger
 from apps.runs.models import Job, JobAttempt, Run
+from apps.vcs.auth import clone_token_for
 from lib import gitmirror
 from lib.api_errors import ApiError, StrictJSONParser, check_size
 
@@ -132,8 +134,6 @@ class RunListView(RunApiView):
 
 def resolve_ref(repo, ref: str) -> str:
     """The commit `ref` names now (syncs the mirror); a clear 400 if it names none."""
-    from apps.vcs.auth import clone_token_for
-
     try:
         mirror = gitmirror.sync_mirror(
             settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo)
@@ -188,8 +188,6 @@ def _explanations(attempts: list[JobAttempt], tails: dict[int, str]) -> list[dic
 
 
 def _log_tails(jobs: list[Job]) -> dict[int, str]:
-    from apps.artifacts import logs
-
     latest_failed = []
     for job in jobs:
         failed = [a for a in job.attempts.all() if a.state in _FAILED]
