@@ -6,6 +6,7 @@ import fcntl
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def _git(
 
 
 @contextmanager
-def _locked(path: Path):
+def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(str(path) + ".lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

@@ -2,12 +2,13 @@
 strings; unknown extra fields are ignored, missing required ones are a 400."""
 
 import copy
+from typing import Any
 
 from rest_framework import serializers
 
 from apps.artifacts.models import ArtifactType
 
-LEASE_ID = {"max_length": 200}
+LEASE_ID: dict[str, Any] = {"max_length": 200}
 
 
 class MessageSerializer(serializers.Serializer):
