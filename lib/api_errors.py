@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -58,6 +58,14 @@ def check_size(request: HttpRequest, limit: int) -> None:
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_json(
+    code: str, message: str, details: dict[str, Any] | None = None, *, status: int | None = None
+) -> JsonResponse:
+    """The contract's error body outside DRF (plain Django views): webhooks, uploads,
+    metrics, page polls. `status` defaults to the code's."""
+    return JsonResponse(error_body(code, message, details), status=status or CODE_STATUS[code])
 
 
 def error_response(err: ApiError) -> Response:

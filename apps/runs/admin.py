@@ -113,7 +113,7 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected runs", permissions=["change"])
     def cancel_runs(self, request, queryset):
-        done = sum(do_cancel_run(run, actor=actor_name(request.user)) for run in queryset)
+        done = sum(do_cancel_run(run, actor=actor_name(request.user)).accepted for run in queryset)
         self.message_user(request, f"cancellation requested for {done} run(s)", messages.SUCCESS)
 
 

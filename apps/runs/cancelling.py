@@ -2,6 +2,8 @@
 module below apps/runs/actions.py so that planning, which supersedes when it stores a
 newer plan, depends on it without depending on the module that dispatches planning."""
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,17 +23,35 @@ from lib.db import begin_write
 from lib.wakeup import notify_cancel
 
 
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What a cancel request found. True when the run is being cancelled, by this request
+    or an earlier one; `state` is the run's state afterwards."""
+
+    accepted: bool
+    state: str
+
+    def __bool__(self) -> bool:
+        return self.accepted
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is left to cancel: accepted, or the run had already ended CANCELED
+        (a repeated request). Anything else ended first and cannot be cancelled."""
+        return self.accepted or self.state == RunState.CANCELED
+
+
 @transaction.atomic
 def do_cancel_run(
-    run: Run, *, actor: str = "system", cancel_reason: str = CancelReason.RUN_CANCELED
-) -> bool:
+    run: Run, *, actor: str, cancel_reason: str = CancelReason.RUN_CANCELED
+) -> CancelOutcome:
     """Two-phase cancel: jobs not yet leased end at once, leased attempts are asked to
     stop (the runner sees it on its next heartbeat), and the run is CANCELED when the
     last one acknowledges or passes its cancel deadline. Idempotent."""
     begin_write()
     run = Run.objects.select_for_update().get(pk=run.pk)
     if run.state == RunState.CANCEL_REQUESTED:
-        return True
+        return CancelOutcome(True, run.state)
     if not states.transition(
         states.RUN,
         run,
@@ -40,14 +60,15 @@ def do_cancel_run(
         actor=actor,
         cancel_reason=cancel_reason,
     ):
-        return False
+        run.refresh_from_db(fields=["state"])
+        return CancelOutcome(False, run.state)
     record("run.cancel", actor=actor, run=run, reason=cancel_reason)
     stop_jobs(run, cancel_reason=cancel_reason, actor=actor)
     engine.advance_run(run, actor=actor)
-    return True
+    return CancelOutcome(True, run.state)
 
 
-def stop_jobs(run: Run, *, cancel_reason: str, actor: str = "system") -> int:
+def stop_jobs(run: Run, *, cancel_reason: str, actor: str) -> int:
     """Cancel every unfinished job of a run; returns how many leased attempts were asked
     to stop. Shared by cancel, supersede and run timeout."""
     now = timezone.now()
@@ -82,7 +103,7 @@ def stop_jobs(run: Run, *, cancel_reason: str, actor: str = "system") -> int:
     return asked
 
 
-def cancel_superseded(run: Run, *, actor: str = "system") -> list[int]:
+def cancel_superseded(run: Run, *, actor: str) -> list[int]:
     """Older active runs of the same repository and ref are cancelled as SUPERSEDED."""
     older = Run.objects.filter(
         repository_id=run.repository_id,

@@ -100,6 +100,9 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
     mirror = gitmirror.sync_mirror(
         settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo), refs=extra
     )
+    if not run.commit_sha:  # a run asked for by ref alone: resolved here, never in a request
+        run.commit_sha = gitmirror.resolve(mirror, run.ref)
+        Run.objects.filter(pk=run.pk).update(commit_sha=run.commit_sha)
     gitmirror.fetch_commit(mirror, run.commit_sha, token=clone_token_for(repo))
     base, unavailable = choose_base(run, mirror)
     # The newest recipe: the planner uses it only if its fingerprint still matches.
@@ -232,5 +235,5 @@ def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: Effective
     engine.advance_run(run)
     supersede = plan.get("policies", {}).get("cancel_superseded", policy.cancel_superseded)
     if supersede and run.trigger in (Trigger.PUSH, Trigger.PULL_REQUEST):
-        cancel_superseded(run)
+        cancel_superseded(run, actor="system")
     transaction.on_commit(notify_work)

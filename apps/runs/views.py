@@ -23,6 +23,7 @@ from apps.runs.pages.detail import run_page
 from apps.runs.pages.forms import RunFilterForm
 from apps.runs.pages.logs import MAX_OFFSET, window
 from apps.runs.pages.repositories import repository_rows
+from lib.api_errors import error_json
 
 RUNS_PER_PAGE = 25
 _NONCE = re.compile(r"^[0-9a-f]{16,64}$")
@@ -136,7 +137,7 @@ def attempt_log_tail(request, run_id: int, attempt_id: int):
     """The live tail's poll: lines from `?offset=` as escaped HTML, and the next offset."""
     raw = request.GET.get("offset", "0")
     if not raw.isdigit() or len(raw) > 15 or int(raw) > MAX_OFFSET:
-        return JsonResponse({"error": "offset must be a non-negative byte offset"}, status=400)
+        return error_json("INVALID_REQUEST", "offset must be a non-negative byte offset")
     attempt = _attempt(request, run_id, attempt_id)
     shown = window(attempt, int(raw))
     return JsonResponse(

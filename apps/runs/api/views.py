@@ -30,13 +30,9 @@ from apps.runs.api.serializers import (
     run_dict,
 )
 from apps.runs.cancelling import do_cancel_run
-from apps.runs.choices import AttemptState, RunState, Trigger
+from apps.runs.choices import AttemptState, Trigger
 from apps.runs.models import Job, JobAttempt, Run
-from apps.vcs.auth import clone_token_for
-from lib import gitmirror
 from lib.api_errors import ApiError, StrictJSONParser, check_size
-
-_FINISHED = (RunState.SUCCESS, RunState.FAILED, RunState.TIMEOUT, RunState.PLAN_FAILED)
 
 
 class RunApiView(APIView):
@@ -117,12 +113,11 @@ class RunListView(RunApiView):
         if not access.can_act(request.user, repo, "trigger_run"):
             raise ApiError("FORBIDDEN", "you may not trigger runs of this repository")
         ref = data["ref"] if data["ref"].startswith("refs/") else f"refs/heads/{data['ref']}"
-        sha = data.get("commit_sha") or resolve_ref(repo, data["ref"])
         run, created = do_create_run(
             repo,
             trigger=Trigger.API,
             ref=ref,
-            commit_sha=sha,
+            commit_sha=data.get("commit_sha") or "",  # "": planning resolves the ref
             event_key=f"api:{key}" if key else None,
             actor=actor_name(request.user),
         )
@@ -130,17 +125,6 @@ class RunListView(RunApiView):
         return Response(
             run_dict(run), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
-
-
-def resolve_ref(repo, ref: str) -> str:
-    """The commit `ref` names now (syncs the mirror); a clear 400 if it names none."""
-    try:
-        mirror = gitmirror.sync_mirror(
-            settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo)
-        )
-        return gitmirror.resolve(mirror, ref)
-    except gitmirror.GitError as exc:
-        raise ApiError("INVALID_REQUEST", f"cannot resolve {ref!r}: {exc}") from None
 
 
 def _artifact(art: Artifact) -> dict:
@@ -249,13 +233,9 @@ class RunCancelView(RunApiView):
     def post(self, request, run_id):
         run = _visible_run(request, run_id)
         _require(request, run, "cancel_run")
-        if run.state in _FINISHED:
-            raise ApiError("INVALID_STATE", f"run is already {run.state}")
-        if run.state != RunState.CANCELED and not do_cancel_run(
-            run, actor=actor_name(request.user)
-        ):
-            run.refresh_from_db()
-            raise ApiError("INVALID_STATE", f"run is already {run.state}")
+        outcome = do_cancel_run(run, actor=actor_name(request.user))
+        if not outcome.settled:
+            raise ApiError("INVALID_STATE", f"run is already {outcome.state}")
         run.refresh_from_db()
         return Response(run_dict(run), status=status.HTTP_202_ACCEPTED)
 
