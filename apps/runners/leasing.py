@@ -64,9 +64,6 @@ def lease_digest(lease_id: str) -> str:
     return hash_token(lease_id)
 
 
-# --- claiming ------------------------------------------------------------------------
-
-
 # --- lease-scoped messages -------------------------------------------------------------
 
 _STALE_REASON = {
