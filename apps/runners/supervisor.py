@@ -28,6 +28,7 @@ from apps.runs.choices import (
     ATTEMPT_ACTIVE,
     ATTEMPT_LEASED,
     LEASE_LIVE,
+    RUN_EXECUTING,
     AttemptState,
     CancelReason,
     LeaseState,
@@ -73,25 +74,12 @@ def _pages(qs, fields: tuple[str, ...], order: str) -> Iterator[tuple]:
         after = rows[-1][:2]
 
 
-def _expiry(lease: Lease, now: datetime) -> str | None:
-    if lease.state not in LEASE_LIVE:
-        return None
-    if lease.state == LeaseState.GRANTED and lease.ack_deadline <= now:
-        return "ack timeout"
-    if lease.expires_at <= now:
-        return "TTL passed"
-    return None
-
-
 def expire_leases(now: datetime | None = None) -> int:
     """Leases past their TTL, or not acknowledged in time: lease EXPIRED, attempt STALE
     (runner lost, infrastructure) and retried within the infra budget."""
     now = now or timezone.now()
     due = list(
-        Lease.objects.filter(
-            Q(state=LeaseState.ACTIVE, expires_at__lte=now)
-            | Q(state=LeaseState.GRANTED) & (Q(expires_at__lte=now) | Q(ack_deadline__lte=now))
-        )
+        Lease.objects.filter(leasing.expired_by(now))
         .order_by("expires_at")
         .values_list("pk", flat=True)[:BATCH]
     )
@@ -99,7 +87,7 @@ def expire_leases(now: datetime | None = None) -> int:
     for pk in due:
         with write_transaction():
             lease = leasing.lock_lease(pk)
-            why = _expiry(lease, now) if lease else None
+            why = leasing.expiry_reason(lease, now) if lease else None
             if not why or not leasing.end_lease(
                 lease, LeaseState.EXPIRED, why=f"lease expired ({why})", actor="supervisor"
             ):
@@ -196,7 +184,7 @@ def enforce_run_timeouts(now: datetime | None = None) -> int:
     """Runs past their time limit end TIMEOUT; their active attempts are asked to stop."""
     now = now or timezone.now()
     policies = _Policies()
-    active = Run.objects.filter(state__in=(RunState.QUEUED, RunState.RUNNING))
+    active = Run.objects.filter(state__in=RUN_EXECUTING)
     due = []
     for created_at, pk, own, repo_id in _pages(
         active, ("plan__policies__max_runtime_seconds", "repository_id"), "created_at"
@@ -279,7 +267,7 @@ def supersede_runs() -> int:
         ref=OuterRef("ref"),
         created_at__gt=OuterRef("created_at"),
     )
-    older = Run.objects.filter(Exists(newer), state__in=(RunState.QUEUED, RunState.RUNNING))
+    older = Run.objects.filter(Exists(newer), state__in=RUN_EXECUTING)
     policies = _Policies()
     done = 0
     for run in older.select_related("repository").order_by("id")[:BATCH]:

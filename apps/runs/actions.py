@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from apps.audit.actions import record
 from apps.policies.models import Policy
-from apps.runs.choices import JobState, RunState, Trigger
+from apps.runs.choices import JOB_UNSUCCESSFUL, RUN_TERMINAL, RunState, Trigger
 from apps.runs.models import Repository, Run
 from apps.runs.tasks import plan_run
 
@@ -80,13 +80,11 @@ def do_rerun_run(
 ) -> tuple[Run, bool]:
     """A new run of the same commit (`attempt` + 1, `rerun_of` set). Failed-only reruns
     keep just the jobs that did not succeed and the jobs that need them."""
-    if run.state not in (RunState.SUCCESS, RunState.FAILED, RunState.CANCELED, RunState.TIMEOUT):
+    if run.state not in RUN_TERMINAL:
         raise RunError(f"run {run.pk} is {run.state}; only a finished run can be rerun")
     if (
         failed_only
-        and not run.jobs.filter(
-            state__in=(JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
-        ).exists()
+        and not run.jobs.filter(state__in=JOB_UNSUCCESSFUL).exists()
         and run.state != RunState.FAILED
     ):
         raise RunError(f"run {run.pk} has no failed job to rerun")

@@ -30,7 +30,7 @@ from apps.runs.api.serializers import (
     run_dict,
 )
 from apps.runs.cancelling import do_cancel_run
-from apps.runs.choices import AttemptState, Trigger
+from apps.runs.choices import ATTEMPT_FAILED, Trigger
 from apps.runs.models import Job, JobAttempt, Run
 from lib.api_errors import ApiError, StrictJSONParser, check_size
 
@@ -147,7 +147,6 @@ def _artifact(art: Artifact) -> dict:
 # the detail stays a bounded number of queries (and store reads) whatever the run's size.
 LOG_TAIL_JOBS = 10
 LOG_TAIL_BYTES = 4096
-_FAILED = (AttemptState.FAILED, AttemptState.TIMED_OUT, AttemptState.STALE)
 
 
 def _explanations(attempts: list[JobAttempt], tails: dict[int, str]) -> list[dict]:
@@ -155,7 +154,7 @@ def _explanations(attempts: list[JobAttempt], tails: dict[int, str]) -> list[dic
     its log where `tails` has it."""
     out = []
     for a in attempts:
-        if a.state not in _FAILED or not a.failure_class:
+        if a.state not in ATTEMPT_FAILED or not a.failure_class:
             continue
         item = {
             "attempt_id": str(a.pk),
@@ -174,7 +173,7 @@ def _explanations(attempts: list[JobAttempt], tails: dict[int, str]) -> list[dic
 def _log_tails(jobs: list[Job]) -> dict[int, str]:
     latest_failed = []
     for job in jobs:
-        failed = [a for a in job.attempts.all() if a.state in _FAILED]
+        failed = [a for a in job.attempts.all() if a.state in ATTEMPT_FAILED]
         if failed:
             latest_failed.append(failed[-1])
     return {
