@@ -1,5 +1,6 @@
 """Every hand-written SQL statement of the runner protocol's hot path, in one place: the
-claim, the lease lookup by hash, the heartbeat's renewal and the live-lease count.
+runner's token lookup, the claim, the lease lookup by hash, the heartbeat's renewal and
+the live-lease count.
 
 Why hand-written: on these paths compiling the ORM query and building models cost more
 than PostgreSQL spends running it (bench/lease_throughput.py). Table and column names
@@ -19,10 +20,22 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.policies.models import Policy
-from apps.runners.models import Lease
+from apps.runners.models import Lease, Runner
 from apps.runs.choices import ATTEMPT_REPORTING, LEASE_LIVE, AttemptState, LeaseState
 from apps.runs.models import Job, JobAttempt, Repository, Run
 from lib.sql import col, in_list, table
+
+# --- the runner behind a token (api/auth.py, every message) ----------------------------
+
+RUNNER_FIELDS = [f.attname for f in Runner._meta.concrete_fields]
+RUNNER_BY_HASH = (
+    f"SELECT {', '.join(col(Runner, name) for name in RUNNER_FIELDS)} "  # noqa: S608
+    f"FROM {table(Runner)} WHERE {col(Runner, 'token_hash')} = %(hash)s"
+)
+RUNNER_SEEN = (
+    f"UPDATE {table(Runner)} SET {col(Runner, 'last_seen_at')} = %(now)s "  # noqa: S608
+    f"WHERE {col(Runner, 'id')} = %(id)s"
+)
 
 # --- the claim (dispatch.py, PostgreSQL only; the ORM path is the reference) -----------
 
@@ -197,6 +210,8 @@ COUNT_LIVE = f"SELECT COUNT(*) FROM {table(Lease)} WHERE {col(Lease, 'state')} I
 def samples() -> Iterator[tuple[str, str, dict]]:
     """Every statement text this module makes, with parameters of the right types."""
     now = timezone.now()
+    yield "runner_by_hash", RUNNER_BY_HASH, {"hash": "x"}
+    yield "runner_seen", RUNNER_SEEN, {"now": now, "id": 0}
     for n in range(len(CLAIM_EXCLUSIONS) + 1):
         exclude = CLAIM_EXCLUSIONS[:n]
         ruled_out = {name: {0} for name in exclude}
