@@ -4,7 +4,8 @@
     python3 dev.py up     # web, Celery worker, Celery beat and a local runner
     python3 dev.py test   # the whole test suite (arguments go to pytest)
 
-Both create .venv from requirements.txt on first use (and again when it changes).
+Both create .venv from requirements-dev.txt (which includes the runtime pins of
+requirements.txt) on first use, and again when either changes.
 `up` keeps its state under var/ (SQLite, artifacts, broker folder, mirrors).
 """
 
@@ -29,7 +30,8 @@ PORT = os.environ.get("DELTACI_PORT", "8000")
 
 def ensure_venv() -> None:
     stamp = VENV / ".requirements.sha256"
-    digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
+    pins = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in pins)).hexdigest()
     if stamp.exists() and stamp.read_text() == digest and PY.exists():
         return
     if not PY.exists():
@@ -37,7 +39,7 @@ def ensure_venv() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("installing requirements …", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True)
+    subprocess.run([*pip, "-r", str(ROOT / "requirements-dev.txt")], check=True)  # + runtime
     if (ROOT / "runner" / "pyproject.toml").exists():
         subprocess.run([*pip, "--no-deps", "-e", str(ROOT / "runner")], check=True)
     stamp.write_text(digest)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -50,7 +50,7 @@ class ApiError(Exception):
         self.status = http_status or CODE_STATUS[code]
 
 
-def check_size(request, limit: int) -> None:
+def check_size(request: HttpRequest, limit: int) -> None:
     """413 before the body is read (Django reads at most Content-Length bytes)."""
     raw = request.META.get("CONTENT_LENGTH") or "0"
     if not raw.isdigit():
@@ -59,8 +59,16 @@ def check_size(request, limit: int) -> None:
         raise ApiError("PAYLOAD_TOO_LARGE", f"body exceeds {limit} bytes", {"limit": limit})
 
 
-def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict:
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_json(
+    code: str, message: str, details: dict[str, Any] | None = None, *, status: int | None = None
+) -> JsonResponse:
+    """The contract's error body outside DRF (plain Django views): webhooks, uploads,
+    metrics, page polls. `status` defaults to the code's."""
+    return JsonResponse(error_body(code, message, details), status=status or CODE_STATUS[code])
 
 
 def error_response(err: ApiError) -> Response:
@@ -72,7 +80,7 @@ class StrictJSONParser(JSONParser):
     """The parser of every DRF view (settings.REST_FRAMEWORK): JSON nested deeper than
     lib.jsonsafe allows is a 400 like any other bad JSON, never a 500."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         try:
             return jsonsafe.check_depth(super().parse(stream, media_type, parser_context))
         except (RecursionError, jsonsafe.TooDeep):
@@ -93,7 +101,7 @@ _DRF_CODES = [
 ]
 
 
-def exception_handler(exc: Exception, context: dict) -> Response:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApiError):
         return error_response(exc)
     if isinstance(exc, RequestDataTooBig):
@@ -103,7 +111,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     for cls, code in _DRF_CODES:
-        if isinstance(exc, cls):
+        if isinstance(exc, exceptions.APIException) and isinstance(exc, cls):
             details = exc.detail if isinstance(exc, exceptions.ValidationError) else {}
             if not isinstance(details, dict):
                 details = {"errors": details}

@@ -14,10 +14,12 @@ def begin_write() -> None:
     writes. PostgreSQL needs nothing (row locks do the job). SQLite has no row locks,
     and a deferred transaction that has read cannot start writing once another writer
     has committed ('database is locked', with no wait): a no-op write first makes it
-    wait for the lock (up to the busy timeout) before it reads anything."""
+    wait for the lock (up to the busy timeout) before it reads anything. It writes to
+    Django's own migration table, which every database here has, so lib/ names no
+    app's table."""
     if connection.vendor == "sqlite" and connection.in_atomic_block:
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE runners_lease SET id = id WHERE 0")
+            cursor.execute("UPDATE django_migrations SET id = id WHERE 0")
 
 
 @contextmanager
@@ -28,7 +30,7 @@ def write_transaction() -> Iterator[None]:
         yield
 
 
-def fetch_prepared(sql: str, params: dict) -> list[tuple]:
+def fetch_prepared(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Rows of a fixed, hot statement, run as a server-side prepared statement on
     PostgreSQL, so it is planned once per connection instead of once per call (for the
     heartbeat's renewal, planning is most of the database's work). Django's own cursors
@@ -38,9 +40,9 @@ def fetch_prepared(sql: str, params: dict) -> list[tuple]:
     that cannot keep prepared statements (PgBouncer before 1.21)."""
     conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: each proxy access costs
     if conn.vendor != "postgresql" or not settings.DELTACI_PREPARED_STATEMENTS:
-        with conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
+        with conn.cursor() as plain:
+            plain.execute(sql, params)
+            return plain.fetchall() if plain.description else []
     cursor = _prepared_cursor(conn)
     try:
         try:
@@ -56,7 +58,7 @@ def fetch_prepared(sql: str, params: dict) -> list[tuple]:
             raise
 
 
-def _reconnect_after_loss(conn, cursor) -> bool:
+def _reconnect_after_loss(conn: Any, cursor: Any) -> bool:
     """After a PostgreSQL restart (or pg_terminate_backend) a kept connection is dead,
     and this path, unlike Django's cursors, skips Django's per-request health check:
     the first statement on each thread would fail. When the statement failed because
@@ -69,7 +71,7 @@ def _reconnect_after_loss(conn, cursor) -> bool:
     return True
 
 
-def _prepared_cursor(conn) -> Any:
+def _prepared_cursor(conn: Any) -> Any:
     """This thread's prepared-statement cursor on the current connection (Django
     connections are per thread), made anew after a reconnect."""
     import psycopg
@@ -86,7 +88,7 @@ def _prepared_cursor(conn) -> Any:
     return conn._prepared_cursor
 
 
-def model_from_row(model, attnames: list[str] | tuple[str, ...], values) -> Any:
+def model_from_row(model: Any, attnames: list[str] | tuple[str, ...], values: Any) -> Any:
     """A model instance from a raw row: `attnames` in the model's field order (what
     Model.from_db() expects), each value converted as the ORM converts it (JSON arrives
     as text; SQLite's datetimes as strings)."""
@@ -99,7 +101,7 @@ def model_from_row(model, attnames: list[str] | tuple[str, ...], values) -> Any:
     return model.from_db(connection.alias, list(attnames), converted)
 
 
-def models_from_row(layout, values) -> tuple[list[Any], list]:
+def models_from_row(layout: Any, values: Any) -> tuple[list[Any], list[Any]]:
     """Several models side by side in one joined row: `layout` is (model, attnames) per
     model, in column order. A model whose first column is NULL (a LEFT JOIN that found
     nothing) comes back as None. Also returns the columns left after the last model."""
@@ -111,14 +113,14 @@ def models_from_row(layout, values) -> tuple[list[Any], list]:
     return built, values
 
 
-def _convert(value, converters):
+def _convert(value: Any, converters: list[tuple[Any, Any]]) -> Any:
     for convert, col in converters:
         value = convert(value, col, connection)
     return value
 
 
 @functools.cache
-def _converters(model, attnames: tuple[str, ...], vendor: str) -> list[list]:
+def _converters(model: Any, attnames: tuple[str, ...], vendor: str) -> list[list[Any]]:
     fields = {f.attname: f for f in model._meta.concrete_fields}
     out = []
     for name in attnames:
@@ -131,7 +133,7 @@ def _converters(model, attnames: tuple[str, ...], vendor: str) -> list[list]:
 def insert(obj: Any) -> Any:
     """INSERT an unsaved model instance with one prepared statement (what save() does
     for a new row, without compiling the query each time); sets its primary key."""
-    model = type(obj)
+    model: Any = type(obj)
     sql, fields = _insert_sql(model, connection.vendor)
     params = {
         f"f{i}": f.get_db_prep_save(f.pre_save(obj, True), connection) for i, f in enumerate(fields)
@@ -143,7 +145,7 @@ def insert(obj: Any) -> Any:
 
 
 @functools.cache
-def _insert_sql(model, vendor: str) -> tuple[str, list]:
+def _insert_sql(model: Any, vendor: str) -> tuple[str, list[Any]]:
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     cols = ", ".join(f'"{f.column}"' for f in fields)
     values = ", ".join(f"%(f{i})s" for i in range(len(fields)))

@@ -8,6 +8,7 @@ import fcntl
 import os
 import re
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def _git(args: list[str], *, cwd: Path | None = None, token: str = "") -> str:
 
 
 @contextmanager
-def _locked(path: Path):
+def _locked(path: Path) -> Iterator[None]:
     """The mirror's lock, waited for at most one git timeout (its holder's git command is
     killed by then, so a longer wait means something is wrong)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,13 +47,13 @@ SENSITIVE_KEYS = frozenset(
 )
 
 
-def bind(**fields: Any) -> contextvars.Token:
+def bind(**fields: Any) -> contextvars.Token[dict[str, Any] | None]:
     """Add fields (run_id, job_id, lease) to every log line of this request or task."""
     merged = {**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}}
     return _context.set(merged)
 
 
-def unbind(token: contextvars.Token) -> None:
+def unbind(token: contextvars.Token[dict[str, Any] | None]) -> None:
     _context.reset(token)
 
 
@@ -115,7 +115,7 @@ def _gunicorn_access(record: logging.LogRecord) -> dict[str, Any] | None:
 
 
 class JsonFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
@@ -147,7 +147,7 @@ def install_celery_hooks() -> None:
 
     from celery import signals
 
-    tokens: dict[str, contextvars.Token] = {}
+    tokens: dict[str, contextvars.Token[dict[str, Any] | None]] = {}
 
     @signals.setup_logging.connect(weak=False)
     def _configure(**kwargs: Any) -> None:
@@ -156,7 +156,9 @@ def install_celery_hooks() -> None:
         logging.config.dictConfig(settings.LOGGING)
 
     @signals.task_prerun.connect(weak=False)
-    def _bind(task_id: str = "", task: Any = None, args: Any = (), kwargs: Any = None, **_: Any):
+    def _bind(
+        task_id: str = "", task: Any = None, args: Any = (), kwargs: Any = None, **_: Any
+    ) -> None:
         fields: dict[str, Any] = {"task": getattr(task, "name", None), "task_id": task_id}
         try:
             bound = inspect.signature(task.run).bind_partial(*(args or ()), **(kwargs or {}))

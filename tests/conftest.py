@@ -1,7 +1,9 @@
-"""Shared fixtures: named actors, a repository, a registered runner, and runs whose jobs
-are created directly (no planner), so protocol and state tests stay independent."""
+"""Shared fixtures, each defined once: named actors, a repository, a registered runner and
+its protocol client, and runs whose jobs are created directly (no planner), so protocol
+and state tests stay independent."""
 
 import pytest
+from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -10,8 +12,18 @@ from apps.runs import engine, states
 from apps.runs.actions import do_add_repository
 from apps.runs.choices import JobState, RunState, Trigger
 from apps.runs.models import Job, Run
+from tests.protocol.proto import Proto
 
 SHA = "a" * 40
+RUN_PERMISSIONS = ("cancel_run", "rerun_run", "trigger_run")
+
+
+def pytest_configure(config):
+    """Passwords hash with MD5 under pytest: the real hasher's work factor is the point
+    in production and only costs time here."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -135,6 +147,50 @@ def make_run(repo):
         return run
 
     return make
+
+
+@pytest.fixture
+def proto(runner):
+    """The runner protocol spoken as `runner` (tests/protocol/proto.py)."""
+    return Proto(runner)
+
+
+# --- named actors --------------------------------------------------------------------
+
+
+def _with_run_permissions(user: User) -> User:
+    user.user_permissions.add(*Permission.objects.filter(codename__in=RUN_PERMISSIONS))
+    return user
+
+
+@pytest.fixture
+def operator(db):
+    """Staff and superuser: sees everything, works in admin."""
+    return User.objects.create_user("olga", password="x", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def member(repo):
+    """Reads the repository and may trigger, cancel and rerun its runs."""
+    user = _with_run_permissions(User.objects.create_user("mia", password="x"))
+    repo.members.add(user)
+    return user
+
+
+@pytest.fixture
+def reader(repo):
+    """Reads the repository (through a group) but may not act on it."""
+    user = User.objects.create_user("rita", password="x")
+    group = Group.objects.create(name="readers")
+    user.groups.add(group)
+    repo.member_groups.add(group)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    """Logged in, with every run permission, but no access to the private repository."""
+    return _with_run_permissions(User.objects.create_user("otto", password="x"))
 
 
 @pytest.fixture

@@ -8,6 +8,10 @@ from kombu.exceptions import OperationalError
 
 log = logging.getLogger(__name__)
 
+from apps.artifacts.logs import finalize
+from apps.artifacts.retention import cleanup
+from apps.artifacts.testreports import parse_attempt_reports
+
 
 @shared_task(
     name="deltaci.finalize_log",
@@ -19,9 +23,6 @@ log = logging.getLogger(__name__)
 def finalize_log(attempt_id: int) -> None:
     """Called after every attempt ends: the log goes into the store, then the attempt's
     JUnit reports are parsed (each at most once, so a retry of this task is harmless)."""
-    from apps.artifacts.logs import finalize
-    from apps.artifacts.testreports import parse_attempt_reports
-
     finalize(attempt_id)
     parse_attempt_reports(attempt_id)
     _request_analysis(attempt_id)
@@ -55,6 +56,4 @@ def reconcile_logs() -> int:
 @shared_task(name="deltaci.cleanup_retention", acks_late=True, expires=3600)
 def cleanup_retention() -> dict:
     """The daily beat task: the same code as `manage.py cleanup_retention`."""
-    from apps.artifacts.retention import cleanup
-
     return cleanup(actor="beat").as_dict()

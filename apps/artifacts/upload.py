@@ -9,11 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.artifacts import storage
 from apps.runners import uploads
-from lib.api_errors import CODE_STATUS, error_body
-
-
-def _error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status)
+from lib.api_errors import error_json
 
 
 @csrf_exempt
@@ -22,21 +18,21 @@ def upload_artifact(request, token: str):
     try:
         grant = storage.verify_upload_token(token)
     except signing.SignatureExpired:
-        return _error("FORBIDDEN", "upload URL expired", 403)
+        return error_json("FORBIDDEN", "upload URL expired")
     except signing.BadSignature:
-        return _error("FORBIDDEN", "invalid upload URL", 403)
+        return error_json("FORBIDDEN", "invalid upload URL")
     limit = int(grant["s"])
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return _error("INVALID_REQUEST", "bad Content-Length", 400)
+        return error_json("INVALID_REQUEST", "bad Content-Length")
     if declared > limit:
-        return _error("PAYLOAD_TOO_LARGE", f"upload exceeds the requested {limit} bytes", 413)
+        return error_json("PAYLOAD_TOO_LARGE", f"upload exceeds the requested {limit} bytes")
     data = request.read(limit + 1)
     if len(data) > limit:
-        return _error("PAYLOAD_TOO_LARGE", f"upload exceeds the requested {limit} bytes", 413)
+        return error_json("PAYLOAD_TOO_LARGE", f"upload exceeds the requested {limit} bytes")
     try:
         uploads.store_upload(grant["k"], data)
     except uploads.UploadRefused as exc:
-        return _error(exc.code, exc.message, CODE_STATUS[exc.code])
+        return error_json(exc.code, exc.message)
     return JsonResponse({"stored": True, "size": len(data)}, status=200)

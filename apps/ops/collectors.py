@@ -20,6 +20,10 @@ from prometheus_client.core import (
     Metric,
 )
 
+from apps.runners.models import Lease
+from apps.runs.choices import AttemptState, FailureClass, JobState, LeaseState, RunState
+from apps.runs.models import Job, JobAttempt, Run, StateEvent
+
 log = logging.getLogger(__name__)
 
 # Time from a run's creation to its plan (QUEUED or PLAN_FAILED): includes the wait for
@@ -42,8 +46,6 @@ def _state_gauge(name: str, doc: str, model, choices) -> GaugeMetricFamily:
 
 
 def _planning_histogram() -> HistogramMetricFamily:
-    from apps.runs.models import Run
-
     took = ExpressionWrapper(F("planned_at") - F("created_at"), output_field=DurationField())
     per_bucket = {
         f"le_{i}": Count("id", filter=Q(took__lte=timedelta(seconds=b)))
@@ -68,11 +70,6 @@ def _planning_histogram() -> HistogramMetricFamily:
 
 
 def database_metrics() -> Iterator[Metric]:
-    from apps.runners.choices import LeaseState
-    from apps.runners.models import Lease
-    from apps.runs.choices import AttemptState, FailureClass, JobState, RunState
-    from apps.runs.models import Job, JobAttempt, Run, StateEvent
-
     yield _state_gauge("deltaci_runs", "Runs by state.", Run, RunState)
     yield _state_gauge("deltaci_jobs", "Jobs by state.", Job, JobState)
     yield _state_gauge("deltaci_attempts", "Job attempts by state.", JobAttempt, AttemptState)

@@ -8,12 +8,12 @@ import ipaddress
 from functools import lru_cache
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from lib.api_errors import error_body
+from lib.api_errors import error_json
 from lib.tokens import bearer_token, same_secret
 
 
@@ -56,10 +56,7 @@ def may_scrape(request: HttpRequest) -> bool:
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     if not may_scrape(request):
-        return JsonResponse(
-            error_body("FORBIDDEN", "metrics need the metrics token or an allowed network"),
-            status=403,
-        )
+        return error_json("FORBIDDEN", "metrics need the metrics token or an allowed network")
     from apps.ops.metrics import scrape_registry
 
     return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)

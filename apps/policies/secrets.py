@@ -8,6 +8,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
 from apps.audit.actions import record
+from apps.policies.models import Secret
 
 
 def _fernet() -> Fernet:
@@ -31,8 +32,6 @@ def decrypt(ciphertext: bytes) -> str:
 def set_secret(
     repository, name: str, value: str, *, environment: str | None = None, actor: str = "system"
 ):
-    from apps.policies.models import Secret
-
     env = environment or repository.environment
     secret, _ = Secret.objects.update_or_create(
         repository=repository, environment=env, name=name, defaults={"ciphertext": encrypt(value)}
@@ -44,8 +43,6 @@ def set_secret(
 def secrets_for_job(run, names: list[str], *, actor: str) -> dict[str, str]:
     """The named secrets of the run's repository and environment, never for a fork run.
     Each delivery is audited by name only."""
-    from apps.policies.models import Secret
-
     if not names or run.is_fork:
         if names and run.is_fork:
             record(

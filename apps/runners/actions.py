@@ -6,8 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actions import record
-from apps.runners.choices import LEASE_LIVE
+from apps.runners import leasing
 from apps.runners.models import Lease, Runner, RunnerRegistrationToken
+from apps.runs.choices import LEASE_LIVE
 from lib.tokens import hash_token, new_token, short_hash
 
 
@@ -108,8 +109,6 @@ def do_set_runner_state(
 def do_revoke_runner(runner: Runner, *, actor: str) -> None:
     """A revoked runner's token stops working at once, and the leases it holds are revoked
     (their attempts are retried elsewhere within the infra budget)."""
-    from apps.runners import leasing
-
     Runner.objects.filter(pk=runner.pk).update(revoked_at=timezone.now(), enabled=False)
     record("runner.revoke", actor=actor, target=runner.name)
     for lease in Lease.objects.filter(runner=runner, state__in=LEASE_LIVE):
@@ -118,6 +117,4 @@ def do_revoke_runner(runner: Runner, *, actor: str) -> None:
 
 def do_revoke_lease(lease: Lease, *, actor: str) -> bool:
     """Operator revocation of one lease (admin)."""
-    from apps.runners import leasing
-
     return leasing.revoke(lease, actor=actor)

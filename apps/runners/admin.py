@@ -14,9 +14,9 @@ from apps.runners.actions import (
     do_revoke_runner,
     do_set_runner_state,
 )
-from apps.runners.choices import LEASE_LIVE
 from apps.runners.models import Lease, Runner, RunnerRegistrationToken
 from apps.runners.operator import do_revoke_registration_token
+from apps.runs.choices import LEASE_LIVE
 from lib.admin import ReadOnlyAdmin, adopt_created, show_token_once
 
 MAX_LABELS = 50

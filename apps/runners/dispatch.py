@@ -24,12 +24,12 @@ from apps.policies import images
 from apps.policies.effective import EffectivePolicy, policy_for
 from apps.runners import claimsql
 from apps.runners.jobspec import granted_body
-from apps.runners.leasing import HELD, Granted, lease_digest
+from apps.runners.leasing import Granted, count_live, lease_digest
 from apps.runners.models import Lease, Runner
 from apps.runs import engine, states
-from apps.runs.choices import AttemptState, JobState, RunState
+from apps.runs.choices import ATTEMPT_HELD, RUN_EXECUTING, AttemptState, JobState, RunState
 from apps.runs.models import JobAttempt
-from lib.db import begin_write, fetch_prepared, insert
+from lib.db import begin_write, insert
 from lib.tokens import new_token
 
 CLAIM_SCAN = 20  # queued attempts examined per round
@@ -145,7 +145,7 @@ def _take(attempt: JobAttempt, runner: Runner, caps: frozenset, live: int, passe
     """Grant the locked `attempt` unless a policy or a limit says otherwise."""
     run, repo = attempt.run, attempt.run.repository
     policy = policy_for(repo)
-    if run.state not in (RunState.QUEUED, RunState.RUNNING):
+    if run.state not in RUN_EXECUTING:
         passed.runs.add(run.pk)
         return _AGAIN
     image = str(attempt.job.spec.get("image") or "")
@@ -193,20 +193,13 @@ def _take_turns(key: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock])
 
 
-_COUNT_LIVE = f"SELECT COUNT(*) FROM {Lease._meta.db_table} WHERE state IN ('GRANTED', 'ACTIVE')"  # noqa: S608
-
-
-def _count_live() -> int:
-    return fetch_prepared(_COUNT_LIVE, {})[0][0]  # every claim asks: no ORM here
-
-
 def _live_leases() -> int | None:
     """How many leases are live, or None when the global limit is reached."""
     limit = settings.DELTACI_MAX_CONCURRENT_LEASES
-    live = _count_live()
+    live = count_live()
     if live + NEAR_LIMIT >= limit:
         _take_turns("leases")
-        live = _count_live()
+        live = count_live()
     return live if live < limit else None
 
 
@@ -216,7 +209,7 @@ def _full(key: str, limit: int, live: int, **scope) -> bool:
     if live + NEAR_LIMIT < limit:
         return False
     _take_turns(key)
-    return JobAttempt.objects.filter(state__in=HELD, **scope).count() >= limit
+    return JobAttempt.objects.filter(state__in=ATTEMPT_HELD, **scope).count() >= limit
 
 
 def _refuse_image(attempt: JobAttempt, policy: EffectivePolicy, refused: images.Refusal) -> None:

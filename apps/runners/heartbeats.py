@@ -9,14 +9,13 @@ hot path: the supervisor locks and re-checks a lease before expiring it, so a re
 that lands first wins.
 """
 
-import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.runners.choices import LeaseState
+from apps.runners import statements
 from apps.runners.leasing import (
     StaleLease,
     activate,
@@ -29,7 +28,7 @@ from apps.runners.leasing import (
 )
 from apps.runners.models import Lease, Runner
 from apps.runs import states
-from apps.runs.choices import AttemptState
+from apps.runs.choices import ATTEMPT_REPORTING, AttemptState, LeaseState
 from apps.runs.models import JobAttempt
 from lib.db import fetch_prepared
 
@@ -77,7 +76,7 @@ def _after_renewal(
     bind_scope(run_id, job_id)
     steady = (
         lease_state == LeaseState.ACTIVE
-        and attempt_state in _STEADY
+        and attempt_state in ATTEMPT_REPORTING
         and not (attempt_state == AttemptState.RUNNING and _uploading(progress))
     )
     if not steady:
@@ -90,46 +89,13 @@ def _after_renewal(
     return _heartbeat_ack(lease_id, ttl, attempt_state, cancel_reason, cancel_requested_at, now)
 
 
-_STEADY = (AttemptState.RUNNING, AttemptState.UPLOADING, AttemptState.CANCEL_REQUESTED)
-_RENEW_SQL = """
-WITH renewed AS (
-  UPDATE {lease} AS l
-  SET expires_at = %(now)s + (l.expires_at - COALESCE(l.last_heartbeat_at, l.granted_at)),
-      last_heartbeat_at = %(now)s
-  FROM {attempt} AS a
-  WHERE l.lease_hash = %(hash)s AND l.runner_id = %(runner)s AND a.id = l.attempt_id
-    AND l.expires_at > %(now)s
-    AND (l.state = 'ACTIVE' OR (l.state = 'GRANTED' AND l.ack_deadline > %(now)s))
-  RETURNING l.id AS lease_id, l.state AS lease_state, l.expires_at - l.last_heartbeat_at AS ttl,
-    a.id AS attempt_id, a.state AS attempt_state, a.cancel_reason, a.cancel_requested_at,
-    a.run_id, a.job_id
-), progressed AS (
-  UPDATE {attempt} SET progress = %(progress)s::jsonb
-  WHERE %(progress)s::jsonb IS NOT NULL AND id = (
-    SELECT attempt_id FROM renewed
-    WHERE lease_state = 'ACTIVE' AND attempt_state IN ('RUNNING', 'UPLOADING', 'CANCEL_REQUESTED')
-  )
-  RETURNING id
-)
-SELECT lease_id, lease_state, ttl, attempt_id, attempt_state, cancel_reason,
-  cancel_requested_at, run_id, job_id
-FROM renewed
-"""
-
-
 def _renew_in_one_statement(runner: Runner, lease_id: str, progress: dict | None):
     """PostgreSQL: check and renew the lease, store the progress report and read the
     attempt's cancel state in one statement. None when the lease is not live for this
     runner (the general path then says why)."""
     now = timezone.now()
-    sql = _RENEW_SQL.format(lease=Lease._meta.db_table, attempt=JobAttempt._meta.db_table)
-    params = {
-        "now": now,
-        "hash": lease_digest(lease_id),
-        "runner": runner.pk,
-        "progress": json.dumps(progress) if progress else None,
-    }
-    rows = fetch_prepared(sql, params)
+    params = statements.renew_params(now, lease_digest(lease_id), runner.pk, progress)
+    rows = fetch_prepared(statements.RENEW, params)
     return (*rows[0], now) if rows else None
 
 

@@ -5,8 +5,10 @@ are environment-prefixed and read-only for forks (docs/security.md)."""
 from django.conf import settings
 
 from apps.policies.effective import EffectivePolicy
+from apps.policies.secrets import secrets_for_job
 from apps.runners.models import Runner
 from apps.runs.models import JobAttempt
+from apps.vcs.auth import runner_clone_token
 
 
 def max_runtime_seconds(spec: dict, policy: EffectivePolicy) -> int:
@@ -39,9 +41,6 @@ def granted_body(
     runner: Runner,
     image_note: str | None = None,
 ) -> dict:
-    from apps.policies.secrets import secrets_for_job
-    from apps.vcs.auth import runner_clone_token
-
     job, run = attempt.job, attempt.run
     spec = job.spec or {}
     repo = run.repository

@@ -17,25 +17,28 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.artifacts.models import Artifact
+from apps.artifacts.tasks import finalize_log
 from apps.audit.actions import record
 from apps.ops.dispatch import dispatch_on_commit
-from apps.runners import leasesql
-from apps.runners.choices import LEASE_LIVE, LeaseState
+from apps.runners import leasesql, statements
 from apps.runners.models import Lease, Runner
 from apps.runs import engine, states
 from apps.runs.choices import (
     ATTEMPT_LEASED,
+    LEASE_LIVE,
     AttemptState,
     CancelReason,
     FailureClass,
+    LeaseState,
 )
+from apps.runs.failures import classify, log_tail
 from apps.runs.models import JobAttempt
-from lib.db import begin_write
+from lib.db import begin_write, fetch_prepared
 from lib.logging import bind
 from lib.tokens import hash_token
 
 log = logging.getLogger(__name__)
-HELD = (*ATTEMPT_LEASED, AttemptState.CANCEL_REQUESTED)
 
 
 class StaleLease(Exception):
@@ -59,9 +62,6 @@ class Granted:
 
 def lease_digest(lease_id: str) -> str:
     return hash_token(lease_id)
-
-
-# --- claiming ------------------------------------------------------------------------
 
 
 # --- lease-scoped messages -------------------------------------------------------------
@@ -108,13 +108,51 @@ def bind_scope(run_id: int, job_id: int) -> None:
     bind(run_id=run_id, job_id=job_id)
 
 
+# --- liveness: the one definition ------------------------------------------------------
+# A lease is live while its state is GRANTED or ACTIVE, its TTL has not passed, and, while
+# GRANTED, its ack deadline has not passed. expiry_reason() is that rule in Python,
+# live_now() and expired_by() the same rule as query filters, and the heartbeat's one
+# statement (apps/runners/statements.RENEW) writes live_now() out in SQL;
+# tests/supervisor/test_liveness.py checks that all of them agree on every combination.
+
+
+def expiry_reason(lease: Lease, now: datetime) -> str | None:
+    """Why a lease in a live state has run out at `now`, or None (also for ended ones)."""
+    if lease.state not in LEASE_LIVE:
+        return None
+    if lease.state == LeaseState.GRANTED and lease.ack_deadline <= now:
+        return "ack timeout"
+    if lease.expires_at <= now:
+        return "TTL passed"
+    return None
+
+
+def live_now(now: datetime) -> Q:
+    """The leases that are live at `now`."""
+    return Q(state=LeaseState.ACTIVE, expires_at__gt=now) | Q(
+        state=LeaseState.GRANTED, expires_at__gt=now, ack_deadline__gt=now
+    )
+
+
+def expired_by(now: datetime) -> Q:
+    """The leases in a live state that have run out at `now` (the supervisor's work)."""
+    return Q(state=LeaseState.ACTIVE, expires_at__lte=now) | Q(state=LeaseState.GRANTED) & (
+        Q(expires_at__lte=now) | Q(ack_deadline__lte=now)
+    )
+
+
+def count_live() -> int:
+    """Leases in a live state, expired or not: what the global lease limit counts (one
+    prepared statement, asked by every claim)."""
+    return fetch_prepared(statements.COUNT_LIVE, statements.LIVE_STATES)[0][0]
+
+
 def stale_reason(lease: Lease, now: datetime | None = None) -> str | None:
     """Why messages on this lease are refused, or None while it is live. A lease past its
     TTL (or its ack deadline) is refused at once; the supervisor records the expiry."""
     if lease.state not in LEASE_LIVE:
         return _STALE_REASON[lease.state]
-    now = now or timezone.now()
-    if lease.expires_at <= now or (lease.state == LeaseState.GRANTED and lease.ack_deadline <= now):
+    if expiry_reason(lease, now or timezone.now()):
         return "LEASE_EXPIRED"
     return None
 
@@ -123,12 +161,6 @@ def require_live(lease: Lease) -> None:
     reason = stale_reason(lease)
     if reason:
         raise StaleLease(reason)
-
-
-def live_now(now: datetime) -> Q:
-    return Q(state=LeaseState.ACTIVE, expires_at__gt=now) | Q(
-        state=LeaseState.GRANTED, expires_at__gt=now, ack_deadline__gt=now
-    )
 
 
 def activate(lease: Lease, actor: str) -> None:
@@ -177,8 +209,6 @@ def complete(
 
     `message` is the validated Complete; `recorded_keys` the artifact keys already
     checked to lie in this attempt's prefix (see apps/runners/uploads.py)."""
-    from apps.runs.failures import classify, log_tail
-
     lease = find_lease(runner, lease_id, lock=True, related=_ENDING)
     digest = complete_digest(message)
     if lease.state == LeaseState.COMPLETED:
@@ -253,8 +283,6 @@ def cancel_ack(
 
 
 def _record_artifacts(attempt: JobAttempt, keys: frozenset[str]) -> None:
-    from apps.artifacts.models import Artifact
-
     if keys:
         Artifact.objects.filter(attempt=attempt, key__in=keys).update(recorded=True)
 
@@ -351,6 +379,4 @@ def revoke(lease: Lease, *, actor: str, why: str = "revoked by an operator") -> 
 def after_attempt_end(attempt: JobAttempt) -> None:
     """Once the attempt's end commits: finalise its live log into the artifact store
     (reconcile_logs sends it again if the broker was down)."""
-    from apps.artifacts.tasks import finalize_log
-
     dispatch_on_commit(finalize_log, attempt.pk)

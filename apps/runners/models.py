@@ -3,8 +3,7 @@ as SHA-256 hashes (lib/tokens.py)."""
 
 from django.db import models
 
-from apps.runners.choices import LeaseState
-from apps.runs.choices import Environment
+from apps.runs.choices import Environment, LeaseState
 
 
 class RunnerRegistrationToken(models.Model):

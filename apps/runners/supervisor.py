@@ -20,20 +20,24 @@ from apps.audit.actions import record
 from apps.ops.dispatch import dispatch_on_commit
 from apps.policies.effective import EffectivePolicy, effective_policy
 from apps.policies.models import Policy
-from apps.runners import leasing, wakeup
-from apps.runners.choices import LEASE_LIVE, LeaseState
+from apps.runners import leasing
 from apps.runners.jobspec import max_runtime_seconds
 from apps.runners.models import Lease
 from apps.runs import engine, states
+from apps.runs.cancelling import do_cancel_run, stop_jobs
 from apps.runs.choices import (
     ATTEMPT_ACTIVE,
     ATTEMPT_LEASED,
+    LEASE_LIVE,
+    RUN_EXECUTING,
     AttemptState,
     CancelReason,
+    LeaseState,
     RunState,
     Trigger,
 )
 from apps.runs.models import JobAttempt, Run, StateEvent
+from lib import wakeup
 from lib.db import write_transaction
 
 log = logging.getLogger(__name__)
@@ -71,25 +75,12 @@ def _pages(qs, fields: tuple[str, ...], order: str) -> Iterator[tuple]:
         after = rows[-1][:2]
 
 
-def _expiry(lease: Lease, now: datetime) -> str | None:
-    if lease.state not in LEASE_LIVE:
-        return None
-    if lease.state == LeaseState.GRANTED and lease.ack_deadline <= now:
-        return "ack timeout"
-    if lease.expires_at <= now:
-        return "TTL passed"
-    return None
-
-
 def expire_leases(now: datetime | None = None) -> int:
     """Leases past their TTL, or not acknowledged in time: lease EXPIRED, attempt STALE
     (runner lost, infrastructure) and retried within the infra budget."""
     now = now or timezone.now()
     due = list(
-        Lease.objects.filter(
-            Q(state=LeaseState.ACTIVE, expires_at__lte=now)
-            | Q(state=LeaseState.GRANTED) & (Q(expires_at__lte=now) | Q(ack_deadline__lte=now))
-        )
+        Lease.objects.filter(leasing.expired_by(now))
         .order_by("expires_at")
         .values_list("pk", flat=True)[:BATCH]
     )
@@ -97,7 +88,7 @@ def expire_leases(now: datetime | None = None) -> int:
     for pk in due:
         with write_transaction():
             lease = leasing.lock_lease(pk)
-            why = _expiry(lease, now) if lease else None
+            why = leasing.expiry_reason(lease, now) if lease else None
             if not why or not leasing.end_lease(
                 lease, LeaseState.EXPIRED, why=f"lease expired ({why})", actor="supervisor"
             ):
@@ -192,11 +183,9 @@ def enforce_cancel_deadlines(now: datetime | None = None) -> int:
 
 def enforce_run_timeouts(now: datetime | None = None) -> int:
     """Runs past their time limit end TIMEOUT; their active attempts are asked to stop."""
-    from apps.runs.actions import stop_jobs
-
     now = now or timezone.now()
     policies = _Policies()
-    active = Run.objects.filter(state__in=(RunState.QUEUED, RunState.RUNNING))
+    active = Run.objects.filter(state__in=RUN_EXECUTING)
     due = []
     for created_at, pk, own, repo_id in _pages(
         active, ("plan__policies__max_runtime_seconds", "repository_id"), "created_at"
@@ -293,7 +282,6 @@ def supersede_runs() -> int:
     """Safety net for cancel_superseded (planning applies it when it persists a newer
     push or pull-request run's plan): an older active run of the same repository and ref
     is cancelled as SUPERSEDED, unless the newer plan or the policy says not to."""
-    from apps.runs.actions import do_cancel_run
 
     def newer_than(**run):
         return Run.objects.filter(trigger__in=(Trigger.PUSH, Trigger.PULL_REQUEST), **run).exclude(
@@ -305,7 +293,7 @@ def supersede_runs() -> int:
         ref=OuterRef("ref"),
         created_at__gt=OuterRef("created_at"),
     )
-    older = Run.objects.filter(Exists(newer), state__in=(RunState.QUEUED, RunState.RUNNING))
+    older = Run.objects.filter(Exists(newer), state__in=RUN_EXECUTING)
     policies = _Policies()
     done = 0
     for run in older.select_related("repository").order_by("id")[:BATCH]:

@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
+from apps.runners.supervisor import supervise_once
+
 
 @shared_task(name="deltaci.supervise", expires=10, ignore_result=True)
 def supervise() -> dict:
-    from apps.runners.supervisor import supervise_once
-
     return supervise_once()

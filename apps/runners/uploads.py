@@ -12,6 +12,7 @@ from apps.audit.actions import record
 from apps.policies.effective import policy_for
 from apps.runners import leasing
 from apps.runners.models import Lease, Runner
+from apps.runs.choices import ATTEMPT_HELD
 from lib.db import write_transaction
 
 # The control plane writes the finalised log under this name in the attempt's prefix.
@@ -33,7 +34,7 @@ def append_log(runner: Runner, lease_id: str, start: int, data: bytes) -> int:
     lease = leasing.find_lease(runner, lease_id, lock=True)
     leasing.require_live(lease)
     attempt = lease.attempt
-    if attempt.state not in leasing.HELD:
+    if attempt.state not in ATTEMPT_HELD:
         raise leasing.StaleLease("LEASE_ENDED")
     limit = policy_for(attempt.run.repository).max_log_bytes
     return logs.append(attempt, start, data, max_bytes=limit)

@@ -1,27 +1,24 @@
-"""Every change to repositories and runs: create (idempotent on the trigger key), cancel
-(two-phase), rerun. Views, API, admin, commands and tasks all call these."""
+"""Every change to repositories and runs that starts work: add a repository, create a
+run (idempotent on the trigger key, planning dispatched on commit), rerun. Ending runs
+(cancel, supersede) is apps/runs/cancelling.py. Views, API, admin, commands and tasks
+all call these."""
 
 import uuid
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from apps.audit.actions import record
 from apps.ops.dispatch import dispatch_on_commit
-from apps.runs import engine, states
+from apps.policies.models import Policy
 from apps.runs.choices import (
-    ATTEMPT_LEASED,
-    JOB_TERMINAL,
-    RUN_ACTIVE,
-    AttemptState,
-    CancelReason,
-    JobState,
+    JOB_UNSUCCESSFUL,
+    RUN_TERMINAL,
     RunState,
     Trigger,
 )
-from apps.runs.models import Job, JobAttempt, Repository, Run
+from apps.runs.models import Repository, Run
+from apps.runs.tasks import plan_run
 from lib import repourl
-from lib.db import begin_write
 
 
 class RunError(Exception):
@@ -32,8 +29,6 @@ class RunError(Exception):
 def do_add_repository(
     name: str, url: str, *, default_branch: str = "main", actor: str = "system", **extra
 ) -> Repository:
-    from apps.policies.models import Policy
-
     try:
         repourl.check(url)
     except ValueError as exc:
@@ -62,8 +57,6 @@ def do_create_run(
     """A run in CREATED with planning dispatched on commit, or the existing run of the
     same trigger key (duplicate deliveries create nothing). With the broker down the run
     is still created (reconcile_planning sends its planning later)."""
-    from apps.runs.tasks import plan_run
-
     key = event_key or f"{trigger}:{uuid.uuid4()}"
     existing = Run.objects.filter(repository=repository, event_key=key).first()
     if existing:
@@ -92,96 +85,16 @@ def do_create_run(
     return run, True
 
 
-@transaction.atomic
-def do_cancel_run(
-    run: Run, *, actor: str = "system", cancel_reason: str = CancelReason.RUN_CANCELED
-) -> bool:
-    """Two-phase cancel: jobs not yet leased end at once, leased attempts are asked to
-    stop (the runner sees it on its next heartbeat), and the run is CANCELED when the
-    last one acknowledges or passes its cancel deadline. Idempotent."""
-    begin_write()
-    run = Run.objects.select_for_update().get(pk=run.pk)
-    if run.state == RunState.CANCEL_REQUESTED:
-        return True
-    if not states.transition(
-        states.RUN,
-        run,
-        RunState.CANCEL_REQUESTED,
-        why=cancel_reason,
-        actor=actor,
-        cancel_reason=cancel_reason,
-    ):
-        return False
-    record("run.cancel", actor=actor, run=run, reason=cancel_reason)
-    stop_jobs(run, cancel_reason=cancel_reason, actor=actor)
-    engine.advance_run(run, actor=actor)
-    return True
-
-
-def stop_jobs(run: Run, *, cancel_reason: str, actor: str = "system") -> int:
-    """Cancel every unfinished job of a run; returns how many leased attempts were asked
-    to stop. Shared by cancel, supersede and run timeout."""
-    now = timezone.now()
-    asked = 0
-    for attempt in JobAttempt.objects.filter(
-        run=run, state__in=(AttemptState.CREATED, AttemptState.QUEUED)
-    ):
-        states.transition(
-            states.ATTEMPT,
-            attempt,
-            AttemptState.CANCELED,
-            why=cancel_reason,
-            actor=actor,
-            cancel_reason=cancel_reason,
-        )
-    for attempt in JobAttempt.objects.filter(run=run, state__in=ATTEMPT_LEASED):
-        asked += states.transition(
-            states.ATTEMPT,
-            attempt,
-            AttemptState.CANCEL_REQUESTED,
-            why=cancel_reason,
-            actor=actor,
-            cancel_reason=cancel_reason,
-            cancel_requested_at=now,
-        )
-    for job in Job.objects.filter(run=run).exclude(state__in=JOB_TERMINAL):
-        held = JobAttempt.objects.filter(job=job, state=AttemptState.CANCEL_REQUESTED).exists()
-        if not held:
-            states.transition(states.JOB, job, JobState.CANCELED, why=cancel_reason, actor=actor)
-    if asked:
-        from apps.runners.wakeup import notify_cancel
-
-        transaction.on_commit(notify_cancel)
-    return asked
-
-
-def cancel_superseded(run: Run, *, actor: str = "system") -> list[int]:
-    """Older active runs of the same repository and ref are cancelled as SUPERSEDED."""
-    older = Run.objects.filter(
-        repository_id=run.repository_id,
-        ref=run.ref,
-        state__in=RUN_ACTIVE,
-        created_at__lte=run.created_at,
-    ).exclude(pk=run.pk)
-    done = []
-    for other in older:
-        if do_cancel_run(other, actor=actor, cancel_reason=CancelReason.SUPERSEDED):
-            done.append(other.pk)
-    return done
-
-
 def do_rerun_run(
     run: Run, *, failed_only: bool = False, actor: str = "system", idempotency_key: str = ""
 ) -> tuple[Run, bool]:
     """A new run of the same commit (`attempt` + 1, `rerun_of` set). Failed-only reruns
     keep just the jobs that did not succeed and the jobs that need them."""
-    if run.state not in (RunState.SUCCESS, RunState.FAILED, RunState.CANCELED, RunState.TIMEOUT):
+    if run.state not in RUN_TERMINAL:
         raise RunError(f"run {run.pk} is {run.state}; only a finished run can be rerun")
     if (
         failed_only
-        and not run.jobs.filter(
-            state__in=(JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
-        ).exists()
+        and not run.jobs.filter(state__in=JOB_UNSUCCESSFUL).exists()
         and run.state != RunState.FAILED
     ):
         raise RunError(f"run {run.pk} has no failed job to rerun")

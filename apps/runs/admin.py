@@ -7,7 +7,7 @@ from django.urls import reverse
 from apps.artifacts.retention import cleanup
 from apps.audit.actions import actor_name, record
 from apps.policies.models import Policy
-from apps.runs.actions import do_cancel_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import Job, JobAttempt, Recipe, Repository, Run, StateEvent
 from apps.runs.policy_form import FIELDSETS, PolicyForm
 from lib.admin import ReadOnlyAdmin
@@ -113,7 +113,7 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected runs", permissions=["change"])
     def cancel_runs(self, request, queryset):
-        done = sum(do_cancel_run(run, actor=actor_name(request.user)) for run in queryset)
+        done = sum(do_cancel_run(run, actor=actor_name(request.user)).accepted for run in queryset)
         self.message_user(request, f"cancellation requested for {done} run(s)", messages.SUCCESS)
 
 

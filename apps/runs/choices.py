@@ -25,6 +25,8 @@ RUN_ACTIVE = (
     RunState.RUNNING,
     RunState.CANCEL_REQUESTED,
 )
+# A run whose jobs are being dispatched and run (planned, not finished, not cancelling).
+RUN_EXECUTING = (RunState.QUEUED, RunState.RUNNING)
 
 
 class JobState(models.TextChoices):
@@ -46,6 +48,8 @@ JOB_TERMINAL = (
     JobState.SKIPPED,
 )
 JOB_ACTIVE = (JobState.PENDING, JobState.QUEUED, JobState.RUNNING)
+# A job that ended without succeeding (what a failed-only rerun runs again).
+JOB_UNSUCCESSFUL = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
 
 
 class AttemptState(models.TextChoices):
@@ -70,6 +74,12 @@ ATTEMPT_LEASED = (
     AttemptState.RUNNING,
     AttemptState.UPLOADING,
 )
+# An attempt that still holds its runner: leased, or asked to stop and not yet stopped.
+ATTEMPT_HELD = (*ATTEMPT_LEASED, AttemptState.CANCEL_REQUESTED)
+# An attempt whose heartbeats carry progress reports (it has started running).
+ATTEMPT_REPORTING = (AttemptState.RUNNING, AttemptState.UPLOADING, AttemptState.CANCEL_REQUESTED)
+# An attempt that ended badly: the retry rules (apps/runs/engine.py) look at these.
+ATTEMPT_FAILED = (AttemptState.STALE, AttemptState.FAILED, AttemptState.TIMED_OUT)
 ATTEMPT_TERMINAL = (
     AttemptState.SUCCEEDED,
     AttemptState.FAILED,
@@ -83,6 +93,19 @@ ATTEMPT_ACTIVE = (
     *ATTEMPT_LEASED,
     AttemptState.CANCEL_REQUESTED,
 )
+
+
+class LeaseState(models.TextChoices):
+    GRANTED = "GRANTED"
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+
+
+LEASE_LIVE = (LeaseState.GRANTED, LeaseState.ACTIVE)
+LEASE_ENDED = (LeaseState.EXPIRED, LeaseState.REVOKED, LeaseState.COMPLETED, LeaseState.CANCELED)
 
 
 class Trigger(models.TextChoices):

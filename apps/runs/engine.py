@@ -8,10 +8,14 @@ apps/runs/states.py. Each function is idempotent: calling it twice changes nothi
 from django.db import transaction
 from django.db.models import Max
 
-from apps.runs import states
+from apps.policies.effective import policy_for
+from apps.runs import statements, states
 from apps.runs.choices import (
-    ATTEMPT_LEASED,
+    ATTEMPT_FAILED,
+    ATTEMPT_HELD,
     JOB_TERMINAL,
+    JOB_UNSUCCESSFUL,
+    RUN_EXECUTING,
     AttemptState,
     FailureClass,
     JobState,
@@ -19,14 +23,14 @@ from apps.runs.choices import (
 )
 from apps.runs.models import Job, JobAttempt, Run
 from lib.db import fetch_prepared
+from lib.wakeup import notify_work
 
-_FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
 NEED_FAILED = "NEED_FAILED"
 
 
 def need_failed(state: str, reason_code: str) -> bool:
     """Did this job finally fail (or was it skipped because one of its needs did)?"""
-    return state in _FAILED_JOB or (state == JobState.SKIPPED and reason_code == NEED_FAILED)
+    return state in JOB_UNSUCCESSFUL or (state == JobState.SKIPPED and reason_code == NEED_FAILED)
 
 
 def _broken_reason(failed: list[str], broken: int) -> str:
@@ -59,8 +63,6 @@ def queue_attempt(
         run_created_at=(run or job.run).created_at,
     )
     states.transition(states.ATTEMPT, attempt, AttemptState.QUEUED, why=reason or "queued")
-    from apps.runners.wakeup import notify_work
-
     transaction.on_commit(notify_work)
     return attempt
 
@@ -69,7 +71,7 @@ def release_ready_jobs(run: Run) -> int:
     """PENDING jobs whose needs all succeeded are queued; those with a failed need are
     SKIPPED naming it. Repeats until nothing changes (a skip can cascade). Reads only the
     pending jobs and the jobs they need, so a big run's every attempt end stays cheap."""
-    if run.state not in (RunState.QUEUED, RunState.RUNNING):
+    if run.state not in RUN_EXECUTING:
         return 0
     changed = 0
     while True:
@@ -113,8 +115,6 @@ def release_ready_jobs(run: Run) -> int:
 def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
     """After an attempt ended: retry it (new attempt) or resolve its job, then advance
     the run. Infra failures spend the policy's infra budget; others the job's retries."""
-    from apps.policies.effective import policy_for
-
     job, run = attempt.job, attempt.run  # the attempt's run: loaded with it, plan deferred
     if job.state in JOB_TERMINAL:
         advance_run(run, actor=actor)
@@ -124,11 +124,9 @@ def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
         states.transition(states.JOB, job, JobState.SUCCEEDED, why="attempt succeeded")
         if attempt.attempt_number > 1:
             _mark_flaky_attempts(job)
-    elif state in (AttemptState.STALE, AttemptState.FAILED, AttemptState.TIMED_OUT):
+    elif state in ATTEMPT_FAILED:
         run.refresh_from_db(fields=["state"])  # a cancelled or finished run retries nothing
-        if run.state in (RunState.QUEUED, RunState.RUNNING) and _may_retry(
-            job, attempt, policy_for(run.repository)
-        ):
+        if run.state in RUN_EXECUTING and _may_retry(job, attempt, policy_for(run.repository)):
             infra = state == AttemptState.STALE or (
                 attempt.failure_class == FailureClass.INFRASTRUCTURE
             )
@@ -152,9 +150,7 @@ def _may_retry(job: Job, attempt: JobAttempt, policy) -> bool:
     """Infra failures (runner lost, infrastructure class) spend the policy's infra budget;
     tooling and flaky failures spend the job's retries; user failures never retry."""
     ended = list(
-        job.attempts.filter(
-            state__in=(AttemptState.STALE, AttemptState.FAILED, AttemptState.TIMED_OUT)
-        ).values_list("state", "failure_class")
+        job.attempts.filter(state__in=ATTEMPT_FAILED).values_list("state", "failure_class")
     )
     infra = sum(1 for s, c in ended if s == AttemptState.STALE or c == FailureClass.INFRASTRUCTURE)
     other = len(ended) - infra
@@ -174,35 +170,29 @@ def _mark_flaky_attempts(job: Job) -> None:
     )
 
 
-_RUN_STATE = f"SELECT state FROM {Run._meta.db_table} WHERE id = %(run)s"  # noqa: S608
-_TERMINAL_SQL = ", ".join(f"'{state}'" for state in JOB_TERMINAL)  # fixed enum values
-_JOBS = Job._meta.db_table
-_OPEN_STATES = (
-    f"SELECT DISTINCT state FROM {_JOBS} "  # noqa: S608
-    f"WHERE run_id = %(run)s AND state NOT IN ({_TERMINAL_SQL})"
-)
-
-
 def _open_job_states(run: Run) -> set[str]:
-    return {state for (state,) in fetch_prepared(_OPEN_STATES, {"run": run.pk})}
+    return {
+        state
+        for (state,) in fetch_prepared(
+            statements.OPEN_JOB_STATES, statements.open_job_states_params(run.pk)
+        )
+    }
 
 
 def advance_run(run: Run, *, actor: str = "system") -> None:
     """Release dependents and finalise the run when nothing more can happen. Called at
     the end of every attempt, so its two reads are prepared statements."""
-    rows = fetch_prepared(_RUN_STATE, {"run": run.pk})
+    rows = fetch_prepared(statements.RUN_STATE, {"run": run.pk})
     if not rows:
         return
     run.state = rows[0][0]
     if run.state == RunState.CANCEL_REQUESTED:
-        if not JobAttempt.objects.filter(
-            run=run, state__in=(*ATTEMPT_LEASED, AttemptState.CANCEL_REQUESTED)
-        ).exists():
+        if not JobAttempt.objects.filter(run=run, state__in=ATTEMPT_HELD).exists():
             states.transition(
                 states.RUN, run, RunState.CANCELED, why="all attempts stopped", actor=actor
             )
         return
-    if run.state not in (RunState.QUEUED, RunState.RUNNING):
+    if run.state not in RUN_EXECUTING:
         return
     open_states = _open_job_states(run)
     if JobState.PENDING in open_states:

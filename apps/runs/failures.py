@@ -13,6 +13,8 @@ then the job's kind. A segmentation fault (exit 139) is the program's own crash:
 import re
 from dataclasses import dataclass
 
+from apps.artifacts import logs
+from apps.artifacts.models import LogChunk
 from apps.runs.choices import FailureClass
 
 _I = re.I | re.M
@@ -250,9 +252,6 @@ TAIL_BYTES = 64 * 1024
 def log_tail(attempt, nbytes: int = TAIL_BYTES) -> bytes:
     """The last `nbytes` of an attempt's log, reading only the last live chunks (a log
     can be 64 MiB); once finalised, from the log artifact."""
-    from apps.artifacts import logs
-    from apps.artifacts.models import LogChunk
-
     parts: list[bytes] = []
     size = 0
     for data in (

@@ -9,9 +9,12 @@ from django.db import DatabaseError, transaction
 
 from apps.policies.effective import EffectivePolicy, policy_for
 from apps.runs import engine, planlease, states, trust
+from apps.runs.cancelling import cancel_superseded
 from apps.runs.choices import JobState, RunState, Trigger
-from apps.runs.models import Job, Run
+from apps.runs.models import Job, Recipe, Run
+from apps.vcs.auth import clone_token_for
 from lib import gitmirror
+from lib.wakeup import notify_work
 from planner import PlanError, PlannerPolicy, plan_repository
 
 log = logging.getLogger(__name__)
@@ -73,8 +76,6 @@ def last_success_base(
 
 def latest_recipe(repository) -> dict | None:
     """The newest recipe: the planner uses it only if its fingerprint still matches."""
-    from apps.runs.models import Recipe
-
     latest = Recipe.objects.filter(repository=repository).order_by("-created_at", "-id").first()
     return latest.recipe if latest else None
 
@@ -116,13 +117,14 @@ def _plan(run: Run) -> None:
 
 
 def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict | None]:
-    from apps.vcs.auth import clone_token_for
-
     repo = run.repository
     extra = [run.ref] if run.ref.startswith("refs/pull/") else []
     mirror = gitmirror.sync_mirror(
         settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo), refs=extra
     )
+    if not run.commit_sha:  # a run asked for by ref alone: resolved here, never in a request
+        run.commit_sha = gitmirror.resolve(mirror, run.ref)
+        Run.objects.filter(pk=run.pk).update(commit_sha=run.commit_sha)
     gitmirror.fetch_commit(mirror, run.commit_sha, token=clone_token_for(repo))
     trust.mark_if_untrusted(run, mirror)  # before any job exists
     base, unavailable = choose_base(run, mirror)
@@ -139,8 +141,6 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
 
 def persist_recipe(run_id: int, state: str) -> None:
     """After a discovery-planned run succeeds, keep its recipe for the same fingerprint."""
-    from apps.runs.models import Recipe
-
     if state != RunState.SUCCESS:
         return
     run = Run.objects.filter(pk=run_id).only("repository_id", "recipe", "plan").first()
@@ -264,9 +264,5 @@ def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: Effective
     engine.advance_run(run)
     supersede = plan.get("policies", {}).get("cancel_superseded", policy.cancel_superseded)
     if supersede and run.trigger in (Trigger.PUSH, Trigger.PULL_REQUEST):
-        from apps.runs.actions import cancel_superseded
-
-        cancel_superseded(run)
-    from apps.runners.wakeup import notify_work
-
+        cancel_superseded(run, actor="system")
     transaction.on_commit(notify_work)

@@ -6,12 +6,12 @@ sources, plus one StateEvent row. Two workers racing on a row cannot both win; t
 gets False and must not overwrite. Terminal states are never a source, so they never
 change. Call inside the caller's transaction so the event commits with the change.
 
-Both statements have fixed texts per (table, set of fields) and run as prepared
-statements (lib/db.py): a runner's cycle makes about eight transitions, and compiling
-them through the ORM cost several times more than running them.
+Both statements (apps/runs/statements.py) have fixed texts per (table, set of fields)
+and run as prepared statements (lib/db.py): a runner's cycle makes about eight
+transitions, and compiling them through the ORM cost several times more than running
+them.
 """
 
-import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +19,14 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from apps.runners.choices import LeaseState as L
+from apps.runs import statements
+from apps.runs.choices import ATTEMPT_LEASED
 from apps.runs.choices import AttemptState as A
 from apps.runs.choices import JobState as J
+from apps.runs.choices import LeaseState as L
 from apps.runs.choices import RunState as R
+from apps.runs.models import StateEvent
 from lib.db import fetch_prepared, insert
-
-_ATTEMPT_HELD = (A.LEASED, A.STARTING, A.RUNNING, A.UPLOADING)
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,12 @@ ATTEMPT = Machine(
         A.STARTING: (A.LEASED,),
         A.RUNNING: (A.STARTING,),
         A.UPLOADING: (A.RUNNING,),
-        A.SUCCEEDED: _ATTEMPT_HELD,
-        A.FAILED: _ATTEMPT_HELD,
+        A.SUCCEEDED: ATTEMPT_LEASED,
+        A.FAILED: ATTEMPT_LEASED,
         # A job timeout asks for cancellation first and is finalised as TIMED_OUT.
-        A.TIMED_OUT: (*_ATTEMPT_HELD, A.CANCEL_REQUESTED),
-        A.STALE: _ATTEMPT_HELD,
-        A.CANCEL_REQUESTED: _ATTEMPT_HELD,
+        A.TIMED_OUT: (*ATTEMPT_LEASED, A.CANCEL_REQUESTED),
+        A.STALE: ATTEMPT_LEASED,
+        A.CANCEL_REQUESTED: ATTEMPT_LEASED,
         A.CANCELED: (A.CREATED, A.QUEUED, A.CANCEL_REQUESTED),
     },
     stamps={
@@ -219,7 +220,7 @@ def transition(
     model = machine.model
     if any(hasattr(v, "resolve_expression") for v in fields.values()):
         raise TypeError("transition() writes values, not SQL expressions")
-    sql, select, columns = _update_sql(model, tuple(fields))
+    sql, select, columns = statements.transition(model, tuple(fields))
     params = _update_params(columns, fields)
     params["to"], params["pk"] = to, obj.pk
     current = obj.state
@@ -243,8 +244,6 @@ def _record(
     machine: Machine, obj: Any, frm: str, to: str, now: Any, why: str, actor: str, fields: dict
 ) -> None:
     """The event for a change that has been made, and `obj` brought up to date."""
-    from apps.runs.models import StateEvent
-
     event = insert(
         StateEvent(
             created_at=now,
@@ -264,23 +263,6 @@ def _record(
         setattr(obj, name, value)
     if machine is RUN:
         _notify_run_listeners(obj.pk, to)
-
-
-@functools.cache
-def _update_sql(model: type[models.Model], names: tuple[str, ...]) -> tuple[str, str, list]:
-    """The compare-and-set UPDATE for this set of extra fields, and the state re-read:
-    fixed texts, so each runs as a prepared statement (planned once per connection)."""
-    meta = model._meta
-    columns = [meta.get_field(name) for name in names]
-    sets = "".join(f', "{f.column}" = %(f{i})s' for i, f in enumerate(columns))
-    pk = meta.pk.column
-    table = meta.db_table
-    update = (
-        f'UPDATE "{table}" SET "state" = %(to)s{sets} '  # noqa: S608 - names from the model
-        f'WHERE "{pk}" = %(pk)s AND "state" = %(frm)s RETURNING "{pk}"'
-    )
-    select = f'SELECT "state" FROM "{table}" WHERE "{pk}" = %(pk)s'  # noqa: S608
-    return update, select, columns
 
 
 def _state_in_db(select: str, pk: int) -> str | None:

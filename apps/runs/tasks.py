@@ -9,6 +9,7 @@ from django.utils import timezone
 from apps.ops.dispatch import dispatch
 from apps.runs.choices import RunState
 from apps.runs.models import Run
+from apps.runs.planning import do_plan_run
 from lib.logging import bind, unbind
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,6 @@ def plan_run(run_id: int, planning_token: str = "") -> None:
     """acks_late: a worker that dies unacked gets the task back after the broker's
     visibility timeout (harmless: it plans nothing without the current token); the
     planning lease brings the run back much sooner (apps/runs/planlease.py)."""
-    from apps.runs.planning import do_plan_run
-
     token = bind(run_id=run_id)
     try:
         do_plan_run(run_id, planning_token)

@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.artifacts import logs
 from apps.audit.actions import actor_name
 from apps.runs import access
-from apps.runs.actions import RunError, do_cancel_run, do_rerun_run
+from apps.runs.actions import RunError, do_rerun_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import JobAttempt, Run
 from apps.runs.pages import live
 from apps.runs.pages import logs as log_pages
@@ -26,6 +27,7 @@ from apps.runs.pages.logpage import line_number, log_page, tail_answer
 from apps.runs.pages.logs import MAX_OFFSET
 from apps.runs.pages.repositories import repository_rows
 from apps.runs.pages.testhistory import repository_tests
+from lib.api_errors import error_json
 
 RUNS_PER_PAGE = 25
 _NONCE = re.compile(r"^[0-9a-f]{16,64}$")
@@ -198,7 +200,7 @@ def attempt_log_tail(request, run_id: int, attempt_id: int):
     304 while neither the attempt's state nor its log changed since the last poll."""
     raw = request.GET.get("offset", "0")
     if not raw.isdigit() or len(raw) > 15 or int(raw) > MAX_OFFSET:
-        return JsonResponse({"error": "offset must be a non-negative byte offset"}, status=400)
+        return error_json("INVALID_REQUEST", "offset must be a non-negative byte offset")
     attempt = _attempt(request, run_id, attempt_id)
 
     def version(offset: int) -> str:

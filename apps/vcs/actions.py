@@ -8,7 +8,8 @@ from django.db import transaction
 from django.db.models import F
 
 from apps.policies.effective import policy_for
-from apps.runs.actions import RunError, do_cancel_run, do_create_run, do_rerun_run
+from apps.runs.actions import RunError, do_create_run, do_rerun_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.choices import RUN_ACTIVE, RunState
 from apps.runs.models import Repository, Run
 from apps.vcs import webhooks

@@ -11,13 +11,9 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.audit.actions import record
 from apps.vcs import webhooks
 from apps.vcs.actions import do_handle_delivery
-from lib.api_errors import error_body
+from lib.api_errors import error_json
 
 log = logging.getLogger(__name__)
-
-
-def _error(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
-    return JsonResponse(error_body(code, message, details), status=status)
 
 
 def _read_body(request, limit: int) -> bytes | None:
@@ -35,28 +31,28 @@ def _read_body(request, limit: int) -> bytes | None:
 @csrf_exempt
 def github_webhook(request):
     if request.method != "POST":
-        return _error(405, "INVALID_REQUEST", "use POST")
+        return error_json("INVALID_REQUEST", "use POST", status=405)
     secret = settings.GITHUB_WEBHOOK_SECRET
     if not secret:  # fail closed: an unsigned delivery is never accepted
         log.error("GitHub webhook refused: GITHUB_WEBHOOK_SECRET is not set")
-        return _error(503, "UNAVAILABLE", "webhooks are not configured on this server")
+        return error_json("UNAVAILABLE", "webhooks are not configured on this server", status=503)
     limit = settings.GITHUB_MAX_WEBHOOK_BYTES
     body = _read_body(request, limit)
     if body is None:
-        return _error(413, "PAYLOAD_TOO_LARGE", f"body exceeds {limit} bytes", {"limit": limit})
+        return error_json("PAYLOAD_TOO_LARGE", f"body exceeds {limit} bytes", {"limit": limit})
     try:
         webhooks.verify_signature(secret, body, request.headers.get("X-Hub-Signature-256"))
     except webhooks.BadSignature as exc:
         record("auth.failed", actor="github-webhook", target="github", why=str(exc))
-        return _error(401, "UNAUTHORIZED", f"bad webhook signature: {exc}")
+        return error_json("UNAUTHORIZED", f"bad webhook signature: {exc}")
     event = request.headers.get("X-GitHub-Event", "").strip()
     delivery = request.headers.get("X-GitHub-Delivery", "").strip()[:100]
     if not event or len(event) > 50:
-        return _error(400, "INVALID_REQUEST", "missing X-GitHub-Event header")
+        return error_json("INVALID_REQUEST", "missing X-GitHub-Event header")
     try:
         payload = webhooks.decode(body, request.content_type or "")
         result = do_handle_delivery(event, delivery, payload)
     except webhooks.BadPayload as exc:
-        return _error(400, "INVALID_REQUEST", f"malformed {event} payload: {exc}")
+        return error_json("INVALID_REQUEST", f"malformed {event} payload: {exc}")
     log.info("GitHub %s delivery %s: %s", event, delivery, result.detail, extra={"event": event})
     return JsonResponse(result.body(), status=result.status)

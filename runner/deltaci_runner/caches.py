@@ -187,7 +187,7 @@ def _key_of(entry: Path) -> str:
         return entry.name
 
 
-def _quiet() -> contextlib.AbstractContextManager:
+def _quiet() -> contextlib.AbstractContextManager[None]:
     """Another runner sharing the directory may remove an entry under our feet."""
     return contextlib.suppress(FileNotFoundError, NotADirectoryError)
 

@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO, TypeVar
+from typing import IO, Any, TypeVar
 
 import requests
 
@@ -89,7 +89,7 @@ def raise_for_response(resp: requests.Response) -> None:
     if status < 300:
         return
     body = _json_or_empty(resp)
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
     code = str(error.get("code", "")) or f"HTTP_{status}"
     message = str(error.get("message", ""))[:300]
     if status == 409 and (body.get("type") == "StaleLease" or code == "STALE_LEASE"):
@@ -196,7 +196,7 @@ class ControlPlane:
         raise_for_response(resp)
         return int(_json_or_empty(resp).get("next_offset", start + len(data)))
 
-    def put_upload(self, upload: dict[str, Any], fileobj: BinaryIO) -> None:
+    def put_upload(self, upload: dict[str, Any], fileobj: IO[bytes]) -> None:
         """PUT artifact bytes to the signed URL. No runner token: the URL is the capability."""
         method = str(upload.get("method") or "PUT").upper()
         headers = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
@@ -224,7 +224,7 @@ def backoff_delays(base: float = 0.5, cap: float = 10.0) -> Callable[[], float]:
 
     def next_delay() -> float:
         nonlocal attempt
-        delay = min(cap, base * (2**attempt))
+        delay = min(cap, base * (2.0**attempt))
         attempt += 1
         return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 

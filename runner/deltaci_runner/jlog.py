@@ -44,16 +44,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class ContextLogger(logging.LoggerAdapter):
+class ContextLogger(logging.LoggerAdapter[logging.Logger]):
     """`log.info("msg", key=value)`: keyword arguments become JSON fields."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         fields = {k: kwargs.pop(k) for k in list(kwargs) if k not in _RESERVED}
-        kwargs["extra"] = {"ctx": {**self.extra, **fields}}
+        kwargs["extra"] = {"ctx": {**(self.extra or {}), **fields}}
         return msg, kwargs
 
     def bind(self, **ctx: Any) -> ContextLogger:
-        return ContextLogger(self.logger, {**self.extra, **ctx})
+        return ContextLogger(self.logger, {**(self.extra or {}), **ctx})
 
 
 def setup(level: int = logging.INFO) -> None:

@@ -73,7 +73,7 @@ def address_admitted(address: str, rule: str) -> bool:
 def resolve(host: str, port: int) -> list[str]:
     """The host's addresses, in the resolver's order of preference."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def split_host_port(authority: str, default_port: int) -> tuple[str, int]:

@@ -3,12 +3,12 @@
 import pytest
 from django.test import Client
 
-from tests.pages.conftest import operator, public  # noqa: F401 - fixtures
+from tests.pages.conftest import public  # noqa: F401 - a fixture
 from tests.pages.factory import artifact_store  # noqa: F401
 
 
 @pytest.fixture
-def admin(operator):  # noqa: F811 - the imported fixture
+def admin(operator):
     client = Client()
     client.force_login(operator)
     return client

@@ -16,6 +16,7 @@ from apps.runs.models import Repository
 from tests.admin.conftest import form_data
 from tests.conftest import job_spec
 from tests.pages.factory import lease, run_attempt
+from tests.protocol.proto import Proto
 
 
 def edit_policy(admin, repo, **fields):
@@ -150,7 +151,7 @@ def test_an_image_disallowed_in_admin_is_refused_at_the_next_lease(admin, repo, 
     run = make_run([job_spec("build", image="python:3.12")])
     r = edit_policy(admin, repo, allowed_images='["node:*"]')
     assert r.status_code == 302, errors(r)
-    got = runner.client.post("/api/v1/internal/lease", {"wait_seconds": 0}, format="json")
+    got = Proto(runner).lease()
     assert got.status_code == 204
     job = run.jobs.get()
     assert job.state not in ("QUEUED", "RUNNING", "SUCCEEDED")
@@ -164,7 +165,7 @@ def test_concurrency_changed_in_admin_limits_the_next_leases(admin, repo, make_r
     assert r.status_code == 302, errors(r)
     first, second = runner_factory("r1"), runner_factory("r2")
     assert lease(first)["job_spec"]["name"] == "a"
-    got = second.client.post("/api/v1/internal/lease", {"wait_seconds": 0}, format="json")
+    got = Proto(second).lease()
     assert got.status_code == 204
 
 

@@ -39,7 +39,7 @@ def test_the_audit_log_is_read_only_filterable_and_undeletable(admin, repo):
 
 
 def test_audit_rows_outlive_a_deleted_run(admin, make_run, repo):
-    from apps.runs.actions import do_cancel_run
+    from apps.runs.cancelling import do_cancel_run
 
     run = make_run()
     do_cancel_run(run, actor="user:olga")

@@ -8,6 +8,7 @@ from apps.audit.models import AuditEvent
 from apps.runners.models import Lease, Runner
 from tests.admin.conftest import action, messages_of
 from tests.pages.factory import lease
+from tests.protocol.proto import Proto
 
 LIST = "/admin/runners/runner/"
 
@@ -17,12 +18,12 @@ def test_it_disables_drains_and_enables_runners_with_an_audit_trail(admin, runne
     r = action(admin, LIST, "disable", [runner.pk])
     assert "disabled 1 runner(s)" in messages_of(r)
     assert Runner.objects.get(pk=runner.pk).enabled is False
-    got = runner.client.post("/api/v1/internal/lease", {"wait_seconds": 0}, format="json")
+    got = Proto(runner).lease()
     assert got.status_code != 200  # a disabled runner gets no work
     action(admin, LIST, "enable", [runner.pk])
     action(admin, LIST, "drain", [runner.pk])
     assert Runner.objects.get(pk=runner.pk).draining is True
-    got = runner.client.post("/api/v1/internal/lease", {"wait_seconds": 0}, format="json")
+    got = Proto(runner).lease()
     assert got.status_code != 200  # a draining runner takes no new job
     action(admin, LIST, "undrain", [runner.pk])
     assert lease(runner)["job_spec"]["name"] == "build"
@@ -63,5 +64,5 @@ def test_it_keeps_runner_state_read_only_on_the_change_page(admin, runner):
 def test_revoking_a_runner_stops_its_token(admin, runner):
     r = action(admin, LIST, "revoke", [runner.pk])
     assert "revoked 1 runner(s)" in messages_of(r)
-    got = runner.client.post("/api/v1/internal/lease", {"wait_seconds": 0}, format="json")
+    got = Proto(runner).lease()
     assert got.status_code == 401

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from apps.audit.models import AuditEvent
 from apps.runs.actions import do_add_repository
 from apps.runs.models import Run, StateEvent
+from apps.runs.planning import do_plan_run
 from tests.conftest import SHA, job_spec
 from tests.gitrepo import GitRepo
 
@@ -71,7 +72,9 @@ def test_an_idempotency_key_returns_the_same_run(member, as_user):
     assert Run.objects.count() == 2
 
 
-def test_a_ref_is_resolved_to_the_commit_it_names(member, as_user, repo, tmp_path, settings):
+def test_a_ref_is_resolved_by_planning_not_in_the_request(
+    member, as_user, repo, tmp_path, settings
+):
     settings.DELTACI_MIRROR_DIR = tmp_path / "mirrors"
     git = GitRepo(tmp_path / "src")
     sha = git.commit({"README": "hi"})
@@ -79,9 +82,15 @@ def test_a_ref_is_resolved_to_the_commit_it_names(member, as_user, repo, tmp_pat
     repo.save()
     client = as_user(member)
     r = client.post(RUNS, {"repo": "demo", "ref": "main"}, format="json")
-    assert r.status_code == 201 and r.json()["commit_sha"] == sha
+    assert r.status_code == 201 and r.json()["commit_sha"] == ""
+    assert not (tmp_path / "mirrors").exists(), "no git work inside the request"
+    do_plan_run(int(r.json()["id"]))
+    assert Run.objects.get(pk=r.json()["id"]).commit_sha == sha
     r = client.post(RUNS, {"repo": "demo", "ref": "no-such-branch"}, format="json")
-    assert r.status_code == 400 and "cannot resolve" in r.json()["error"]["message"]
+    assert r.status_code == 201
+    do_plan_run(int(r.json()["id"]))
+    failed = Run.objects.get(pk=r.json()["id"])
+    assert failed.state == "FAILED" and "no-such-branch" in failed.plan_error
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,8 @@ import threading
 import pytest
 from django.db import connection
 
-from apps.runners.choices import LEASE_ENDED
 from apps.runs import states
-from apps.runs.choices import ATTEMPT_TERMINAL, JOB_TERMINAL, RUN_TERMINAL, RunState
+from apps.runs.choices import ATTEMPT_TERMINAL, JOB_TERMINAL, LEASE_ENDED, RUN_TERMINAL, RunState
 from apps.runs.models import Run, StateEvent
 
 TERMINAL = {

@@ -13,7 +13,8 @@ from apps.artifacts.models import Artifact, LogChunk
 from apps.policies.secrets import set_secret
 from apps.runners.actions import do_create_registration_token
 from apps.runners.supervisor import supervise_once
-from apps.runs.actions import do_add_repository, do_cancel_run
+from apps.runs.actions import do_add_repository
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.choices import RUN_TERMINAL, Visibility
 from apps.runs.models import JobAttempt, Run
 from tests.e2e.stack import Stack, wait_for

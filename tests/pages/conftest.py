@@ -1,8 +1,7 @@
-"""Named actors built once per test: an operator (staff), a member of the repository
-with run permissions, an outsider (logged in, no access) and an anonymous visitor."""
+"""Each named actor (tests/conftest.py) as a logged-in browser client, plus an anonymous
+visitor."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from tests.pages.factory import artifact_store  # noqa: F401 - a fixture
@@ -13,28 +12,6 @@ def _client(user=None, **kwargs) -> Client:
     if user is not None:
         client.force_login(user)
     return client
-
-
-@pytest.fixture
-def operator(db):
-    return User.objects.create_user("olga", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def member(repo):
-    user = User.objects.create_user("mia")
-    user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["cancel_run", "rerun_run", "trigger_run"])
-    )
-    repo.members.add(user)
-    return user
-
-
-@pytest.fixture
-def outsider(db):
-    user = User.objects.create_user("otto")
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["cancel_run", "rerun_run"]))
-    return user
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import hashlib
 import pytest
 
 from apps.artifacts.tasks import finalize_log
+from tests.protocol.proto import Proto
 
 JUNIT_FAIL = b"""<?xml version="1.0" encoding="UTF-8"?>
 <testsuites>
@@ -42,26 +43,17 @@ def artifact_store(settings, tmp_path):
 
 
 def lease(runner) -> dict:
-    r = runner.client.post(
-        "/api/v1/internal/lease", {"type": "LeaseRequest", "wait_seconds": 0}, format="json"
-    )
-    assert r.status_code == 200, r.content
-    return r.json()
+    return Proto(runner).take()
 
 
 def upload(runner, lease_id: str, name: str, kind: str, body: bytes) -> str:
-    r = runner.client.post(
-        "/api/v1/internal/artifacts",
-        {
-            "type": "ArtifactUploadRequest",
-            "lease_id": lease_id,
-            "name": name,
-            "artifact_type": kind,
-            "size": len(body),
-            "sha256": hashlib.sha256(body).hexdigest(),
-            "content_type": "application/octet-stream",
-        },
-        format="json",
+    r = Proto(runner).artifact(
+        lease_id,
+        name,
+        len(body),
+        artifact_type=kind,
+        sha256=hashlib.sha256(body).hexdigest(),
+        content_type="application/octet-stream",
     )
     assert r.status_code == 201, r.content
     url = r.json()["upload"]["url"].split("://", 1)[1].split("/", 1)[1]
@@ -71,14 +63,7 @@ def upload(runner, lease_id: str, name: str, kind: str, body: bytes) -> str:
 
 
 def send_log(runner, lease_id: str, data: bytes, start: int = 0) -> None:
-    r = runner.client.generic(
-        "POST",
-        "/api/v1/internal/log",
-        data,
-        content_type="application/octet-stream",
-        HTTP_X_DELTA_LEASE=lease_id,
-        HTTP_CONTENT_RANGE=f"bytes {start}-{start + len(data) - 1}/*",
-    )
+    r = Proto(runner).log(lease_id, start, data)
     assert r.status_code == 200, r.content
 
 

@@ -83,7 +83,7 @@ def test_it_refuses_a_malformed_offset(finished, client, offset):
     run, aid = finished
     r = client.get(url(run, aid, "/tail"), {"offset": offset})
     assert r.status_code == 400
-    assert "offset" in r.json()["error"]
+    assert "offset" in r.json()["error"]["message"]
 
 
 def test_it_clamps_an_offset_past_the_end(finished, client):

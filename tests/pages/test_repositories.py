@@ -6,7 +6,8 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from apps.runs.actions import do_add_repository, do_cancel_run
+from apps.runs.actions import do_add_repository
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import Run
 from tests.conftest import SHA
 

@@ -4,7 +4,8 @@ ones with reasons), PLAN_FAILED with visible problems, recipes, cancel while pla
 import pytest
 
 from apps.runs import states
-from apps.runs.actions import do_add_repository, do_cancel_run, do_create_run
+from apps.runs.actions import do_add_repository, do_create_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.choices import RunState
 from apps.runs.models import Recipe, Run
 from apps.runs.planning import do_plan_run

@@ -1,12 +1,5 @@
 import pytest
 
-from tests.protocol.proto import Proto
-
-
-@pytest.fixture
-def proto(runner):
-    return Proto(runner)
-
 
 @pytest.fixture
 def store(settings, tmp_path):

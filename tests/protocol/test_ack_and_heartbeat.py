@@ -4,7 +4,7 @@ duplicates, the TTL renewal, and the cancel fields of HeartbeatAck."""
 from datetime import timedelta
 
 from apps.runners.models import Lease
-from apps.runs.actions import do_cancel_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import JobAttempt, StateEvent
 from tests.protocol.proto import snapshot
 

@@ -148,7 +148,7 @@ def test_a_checksum_mismatch_is_refused(proto, lid):
 
 
 def test_cancel_ack_may_record_artifacts(proto, lid):
-    from apps.runs.actions import do_cancel_run
+    from apps.runs.cancelling import do_cancel_run
 
     answer = upload(proto, lid, "partial.txt", b"partial")
     do_cancel_run(JobAttempt.objects.get().run, actor="user:op")

@@ -2,7 +2,7 @@
 cancel: CancelAck, and the refusals around a pending cancel."""
 
 from apps.runners.models import Lease
-from apps.runs.actions import do_cancel_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import Job, JobAttempt, Run
 from tests.conftest import job_spec
 from tests.protocol.proto import snapshot

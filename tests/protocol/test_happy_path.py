@@ -4,14 +4,11 @@ import hashlib
 
 from apps.runs.models import Run
 from tests.conftest import job_spec
+from tests.protocol.proto import Proto
 
 
 def lease(runner, **extra):
-    return runner.client.post(
-        "/api/v1/internal/lease",
-        {"type": "LeaseRequest", "wait_seconds": 0, **extra},
-        format="json",
-    )
+    return Proto(runner).lease(**extra)
 
 
 def test_it_drives_a_job_to_success_through_the_protocol(

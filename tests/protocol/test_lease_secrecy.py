@@ -12,7 +12,7 @@ from django.apps import apps
 from apps.audit.models import AuditEvent
 from apps.runners.models import Lease
 from apps.runners.supervisor import supervise_once
-from apps.runs.actions import do_cancel_run
+from apps.runs.cancelling import do_cancel_run
 from tests.conftest import job_spec
 from tests.protocol.proto import Proto
 

@@ -94,7 +94,7 @@ def test_the_log_is_finalised_into_one_artifact_when_the_attempt_ends(
 
 
 def test_chunks_are_accepted_while_a_cancel_is_pending(proto, lid):
-    from apps.runs.actions import do_cancel_run
+    from apps.runs.cancelling import do_cancel_run
 
     do_cancel_run(JobAttempt.objects.get().run, actor="user:op")
     assert proto.log(lid, 0, b"stopping\n").status_code == 200

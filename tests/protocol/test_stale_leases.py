@@ -8,7 +8,7 @@ import pytest
 
 from apps.runners.actions import do_revoke_lease
 from apps.runners.models import Lease
-from apps.runs.actions import do_cancel_run
+from apps.runs.cancelling import do_cancel_run
 from tests.conftest import job_spec
 from tests.protocol.proto import Proto, snapshot, stale_body
 

@@ -9,9 +9,9 @@ import uuid
 import pytest
 from django.db import connection
 
-from apps.runners import wakeup
 from apps.runners.models import Lease
 from apps.runs.models import JobAttempt
+from lib import wakeup
 from tests.conftest import job_spec
 from tests.protocol.proto import Proto
 
@@ -45,6 +45,35 @@ def fresh_wakeup(monkeypatch):
     monkeypatch.setattr(wakeup, "_clients", {})
 
 
+class Waiters:
+    """Counts long-polls that have claimed once and wait for a signal: tests wait on this
+    event instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.count, self.changed = 0, threading.Condition()
+
+    def arrived(self) -> None:
+        with self.changed:
+            self.count += 1
+            self.changed.notify_all()
+
+    def until(self, n: int, seconds: float = 5.0) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.count >= n, seconds), "never waited"
+
+
+@pytest.fixture
+def waiters(monkeypatch):
+    waiting, original = Waiters(), wakeup.Listener.wait
+
+    def wait(self, deadline: float) -> None:
+        waiting.arrived()
+        original(self, deadline)
+
+    monkeypatch.setattr(wakeup.Listener, "wait", wait)
+    return waiting
+
+
 class LongPoll(threading.Thread):
     def __init__(self, runner, wait: int) -> None:
         super().__init__(daemon=True)
@@ -66,7 +95,9 @@ def until(predicate, seconds: float = 5.0) -> None:
 
 
 @pytest.mark.skipif(not redis_up(), reason="needs Redis on 127.0.0.1:6379")
-def test_with_redis_a_long_poll_wakes_when_work_is_queued(settings, runner, make_run, monkeypatch):
+def test_with_redis_a_long_poll_wakes_when_work_is_queued(
+    settings, runner, make_run, monkeypatch, waiters
+):
     import redis
 
     settings.REDIS_URL = REDIS
@@ -75,7 +106,7 @@ def test_with_redis_a_long_poll_wakes_when_work_is_queued(settings, runner, make
     poll = LongPoll(runner, wait=15)
     poll.start()
     until(lambda: client.pubsub_numsub(wakeup.WORK_CHANNEL)[0][1] == 1)
-    time.sleep(0.1)  # let it reach its wait after the claim that follows subscribing
+    waiters.until(1)  # past the claim that follows subscribing
     queued_at = time.monotonic()
     make_run([job_spec("a")])  # notify_work runs on commit
     poll.join(timeout=10)
@@ -92,11 +123,11 @@ def test_with_redis_an_empty_long_poll_answers_204_at_its_deadline(settings, run
     assert r.status_code == 204 and 1.0 <= time.monotonic() - started < 3.0
 
 
-def test_without_redis_a_long_poll_polls(settings, runner, make_run):
+def test_without_redis_a_long_poll_polls(settings, runner, make_run, waiters):
     settings.REDIS_URL = ""
     poll = LongPoll(runner, wait=10)
     poll.start()
-    time.sleep(0.2)
+    waiters.until(1)
     queued_at = time.monotonic()
     make_run([job_spec("a")])
     poll.join(timeout=10)
@@ -104,12 +135,14 @@ def test_without_redis_a_long_poll_polls(settings, runner, make_run):
     assert poll.finished_at - queued_at < wakeup.POLL_SECONDS + 1.0
 
 
-def test_with_redis_down_no_job_is_lost_or_leased_twice(settings, runner_factory, make_run):
+def test_with_redis_down_no_job_is_lost_or_leased_twice(
+    settings, runner_factory, make_run, waiters
+):
     settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
     polls = [LongPoll(runner_factory(f"r{i}"), wait=3) for i in range(3)]
     for p in polls:
         p.start()
-    time.sleep(0.2)
+    waiters.until(3)
     make_run([job_spec("a")])  # the failed publish is logged, never raised
     for p in polls:
         p.join(timeout=10)

@@ -69,7 +69,7 @@ def test_it_answers_complete_and_finalises_the_log_later(
 def test_it_answers_cancel_ack_and_revoke(
     proto, make_run, store, broker_down, django_capture_on_commit_callbacks
 ):
-    from apps.runs.actions import do_cancel_run
+    from apps.runs.cancelling import do_cancel_run
 
     lid, attempt = running(proto, make_run)
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,2 +1,2 @@
-from tests.pages.conftest import operator, public  # noqa: F401 - fixtures
+from tests.pages.conftest import public  # noqa: F401 - a fixture
 from tests.pages.factory import artifact_store  # noqa: F401

@@ -4,7 +4,7 @@ supervisor's safety net for runs nothing else would move."""
 
 from apps.runners.supervisor import advance_runs, supervise_once
 from apps.runs import states
-from apps.runs.actions import cancel_superseded, do_cancel_run
+from apps.runs.cancelling import cancel_superseded, do_cancel_run
 from apps.runs.models import Job, JobAttempt, Run, StateEvent
 from tests.conftest import job_spec
 
@@ -120,7 +120,7 @@ def test_a_newer_run_is_never_superseded_by_an_older_one(make_run, time_machine)
     old = make_run(ref="refs/heads/x")
     time_machine.move_to("2026-01-04T08:01:00Z", tick=False)
     new = make_run(ref="refs/heads/x")
-    assert cancel_superseded(old) == []
+    assert cancel_superseded(old, actor="system") == []
     assert Run.objects.get(pk=new.pk).state == "QUEUED"
 
 

@@ -140,7 +140,7 @@ def test_expiry_is_idempotent(make_run, proto, clock):
 
 
 def test_an_expired_lease_during_a_cancel_finishes_the_cancel(make_run, proto, clock):
-    from apps.runs.actions import do_cancel_run
+    from apps.runs.cancelling import do_cancel_run
 
     run = make_run()
     g = proto.start()

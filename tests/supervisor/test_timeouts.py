@@ -10,7 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.runners.models import Lease
 from apps.runners.supervisor import supervise_once
 from apps.runs import states
-from apps.runs.actions import do_cancel_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import Job, JobAttempt, Run
 from tests.conftest import SHA, job_spec
 from tests.protocol.proto import stale_body

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from apps.runs.actions import do_add_repository
 from apps.vcs import auth
+from tests.pages.factory import lease  # noqa: F401 - imported by the vcs tests
+from tests.protocol.proto import Proto
 from tests.vcs import fake_github
 
 # Real GitHub payloads kept in the repository, with their license (tests/fixtures/github/).
@@ -177,25 +179,7 @@ def git_repo(tmp_path, gh_repo):
     return repo
 
 
-def lease(runner) -> dict:
-    resp = runner.client.post(
-        "/api/v1/internal/lease", {"type": "LeaseRequest", "wait_seconds": 0}, format="json"
-    )
-    assert resp.status_code == 200, resp.content
-    return resp.json()
-
-
 def complete(runner, granted: dict, status: str = "SUCCEEDED", exit_code: int = 0, **extra):
-    resp = runner.client.post(
-        "/api/v1/internal/complete",
-        {
-            "type": "Complete",
-            "lease_id": granted["lease_id"],
-            "status": status,
-            "exit_code": exit_code,
-            **extra,
-        },
-        format="json",
-    )
+    resp = Proto(runner).complete(granted["lease_id"], status, exit_code, **extra)
     assert resp.status_code == 200, resp.content
     return resp

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from apps.runs.actions import do_cancel_run
+from apps.runs.cancelling import do_cancel_run
 from apps.runs.choices import RunState
 from apps.runs.models import Run
 from apps.vcs import tasks
@@ -88,10 +88,10 @@ def test_it_edits_the_one_comment_for_every_later_run_of_the_pull_request(
 ):
     first = pr_run()
     with on_commit():
-        do_cancel_run(first)
+        do_cancel_run(first, actor="user:op")
     second = pr_run(commit_sha="c" * 40)
     with on_commit():
-        do_cancel_run(second)
+        do_cancel_run(second, actor="user:op")
     assert len(github_app.named("POST", COMMENTS)) == 1
     assert len(github_app.named("PATCH", COMMENT)) == 1
     (comment,) = github_app.comments.values()
@@ -129,7 +129,7 @@ def test_it_retries_a_failed_comment_and_still_creates_only_one(github_app, pr_r
     github_app.fail("POST", COMMENTS, 500, times=1)
     github_app.fail("PATCH", CHECK, 429, headers={"Retry-After": "0"}, times=1)
     with on_commit():
-        do_cancel_run(run)
+        do_cancel_run(run, actor="user:op")
     assert len(github_app.comments) == 1
     assert only_check_run(github_app)["conclusion"] == "cancelled"
     run.refresh_from_db()
@@ -182,7 +182,7 @@ def test_it_never_creates_a_second_comment_when_an_answer_is_lost(github_app, pr
     run = pr_run()
     github_app.lose_next_create.add("comments")
     with on_commit():
-        do_cancel_run(run)
+        do_cancel_run(run, actor="user:op")
     assert len(github_app.named("POST", COMMENTS)) == 1
     assert len(github_app.named("GET", COMMENTS)) == 1
     assert len(github_app.comments) == 1
@@ -192,7 +192,7 @@ def test_it_never_creates_a_second_comment_when_an_answer_is_lost(github_app, pr
 def test_it_reports_the_current_state_not_the_one_it_was_told(github_app, pr_run, on_commit):
     run = pr_run()
     with on_commit():
-        do_cancel_run(run)
+        do_cancel_run(run, actor="user:op")
     patches = len(github_app.named("PATCH", CHECK))
     # A task for an old transition running late: reports the state in the database.
     with on_commit():
@@ -212,7 +212,7 @@ def test_it_leaves_a_busy_report_to_its_holder_and_reconciles_it_later(
     now = timezone.now()
     RunReport.objects.filter(pk=report.pk).update(busy_until=now + timezone.timedelta(minutes=2))
     with on_commit():
-        do_cancel_run(run)  # another worker holds the report: this task steps back
+        do_cancel_run(run, actor="user:op")  # another worker holds the report: this task steps back
     assert only_check_run(github_app)["status"] == "queued"
     assert RunReport.objects.get(pk=report.pk).dirty is True
     with time_machine.travel(now + timezone.timedelta(minutes=5), tick=False), on_commit():
@@ -236,7 +236,7 @@ def test_it_reconciles_finished_runs_that_were_never_reported(github_app, gh_rep
 def test_it_uses_commit_statuses_with_a_personal_token(github_pat, pr_run, on_commit):
     run = pr_run()
     with on_commit():
-        do_cancel_run(run)
+        do_cancel_run(run, actor="user:op")
     assert github_pat.named("POST", CHECKS) == []  # GitHub keeps check runs for Apps
     states = [s["state"] for s in github_pat.statuses]
     assert states == ["pending", "error"]
@@ -255,7 +255,7 @@ def test_it_reports_nothing_without_github_credentials(pr_run):
 def test_it_reports_nothing_for_repositories_not_on_github(github_app, make_run, on_commit):
     with on_commit():
         run = make_run()
-        do_cancel_run(run)
+        do_cancel_run(run, actor="user:op")
     run.refresh_from_db()
     assert github_app.calls == [] and run.report_status == ""
 
@@ -280,7 +280,7 @@ def test_it_gives_a_failing_report_a_bounded_number_of_second_chances(
     github_app.fail("POST", CHECKS, 422, body={"message": "Validation Failed"}, times=1000)
     run = pr_run()
     with on_commit():
-        do_cancel_run(run)
+        do_cancel_run(run, actor="user:op")
     later = timezone.now() + timezone.timedelta(minutes=5)
     rounds = 0
     with time_machine.travel(later, tick=False):

@@ -2,13 +2,14 @@
 strings; unknown extra fields are ignored, missing required ones are a 400."""
 
 import copy
+from typing import Any
 
 from rest_framework import serializers
 
 from apps.artifacts.models import ArtifactType
 from apps.policies.images import DIGEST
 
-LEASE_ID = {"max_length": 200}
+LEASE_ID: dict[str, Any] = {"max_length": 200}
 
 
 class MessageSerializer(serializers.Serializer):

@@ -13,12 +13,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.artifacts.logs import LogGap
-from apps.runners import dispatch, heartbeats, leasing, uploads, wakeup
+from apps.runners import dispatch, heartbeats, leasing, uploads
 from apps.runners.actions import RegistrationRefused, check_registration_token, do_register_runner
 from apps.runners.api import serializers as s
 from apps.runners.api.auth import RunnerTokenAuthentication
 from apps.runners.api.protocol import ProtocolVersioned
 from apps.runners.models import Runner
+from lib import wakeup
 from lib.api_errors import ApiError, StrictJSONParser, check_size
 from lib.logging import bind
 from lib.tokens import bearer_token, short_hash

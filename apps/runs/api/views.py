@@ -17,11 +17,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.apitokens.auth import ApiTokenAuthentication
-from apps.artifacts import storage
+from apps.artifacts import logs, storage
 from apps.artifacts.models import Artifact
 from apps.audit.actions import actor_name
 from apps.runs import access
-from apps.runs.actions import RunError, do_cancel_run, do_create_run, do_rerun_run
+from apps.runs.actions import RunError, do_create_run, do_rerun_run
 from apps.runs.api.serializers import (
     RerunSerializer,
     RunListQuery,
@@ -30,12 +30,10 @@ from apps.runs.api.serializers import (
     job_dict,
     run_dict,
 )
-from apps.runs.choices import AttemptState, RunState, Trigger
+from apps.runs.cancelling import do_cancel_run
+from apps.runs.choices import ATTEMPT_FAILED, Trigger
 from apps.runs.models import Job, JobAttempt, Run
-from lib import gitmirror
 from lib.api_errors import ApiError, StrictJSONParser, check_size
-
-_FINISHED = (RunState.SUCCESS, RunState.FAILED, RunState.TIMEOUT, RunState.PLAN_FAILED)
 
 
 class RunApiView(APIView):
@@ -116,12 +114,11 @@ class RunListView(RunApiView):
         if not access.can_act(request.user, repo, "trigger_run"):
             raise ApiError("FORBIDDEN", "you may not trigger runs of this repository")
         ref = data["ref"] if data["ref"].startswith("refs/") else f"refs/heads/{data['ref']}"
-        sha = data.get("commit_sha") or resolve_ref(repo, data["ref"])
         run, created = do_create_run(
             repo,
             trigger=Trigger.API,
             ref=ref,
-            commit_sha=sha,
+            commit_sha=data.get("commit_sha") or "",  # "": planning resolves the ref
             event_key=f"api:{key}" if key else None,
             actor=actor_name(request.user),
         )
@@ -129,19 +126,6 @@ class RunListView(RunApiView):
         return Response(
             run_dict(run), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
-
-
-def resolve_ref(repo, ref: str) -> str:
-    """The commit `ref` names now (syncs the mirror); a clear 400 if it names none."""
-    from apps.vcs.auth import clone_token_for
-
-    try:
-        mirror = gitmirror.sync_mirror(
-            settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo)
-        )
-        return gitmirror.resolve(mirror, ref)
-    except gitmirror.GitError as exc:
-        raise ApiError("INVALID_REQUEST", f"cannot resolve {ref!r}: {exc}") from None
 
 
 def _artifact(art: Artifact) -> dict:
@@ -164,7 +148,6 @@ def _artifact(art: Artifact) -> dict:
 # the detail stays a bounded number of queries (and store reads) whatever the run's size.
 LOG_TAIL_JOBS = 10
 LOG_TAIL_BYTES = 4096
-_FAILED = (AttemptState.FAILED, AttemptState.TIMED_OUT, AttemptState.STALE)
 
 
 def _explanations(attempts: list[JobAttempt], tails: dict[int, str]) -> list[dict]:
@@ -172,7 +155,7 @@ def _explanations(attempts: list[JobAttempt], tails: dict[int, str]) -> list[dic
     its log where `tails` has it."""
     out = []
     for a in attempts:
-        if a.state not in _FAILED or not a.failure_class:
+        if a.state not in ATTEMPT_FAILED or not a.failure_class:
             continue
         item = {
             "attempt_id": str(a.pk),
@@ -189,11 +172,9 @@ def _explanations(attempts: list[JobAttempt], tails: dict[int, str]) -> list[dic
 
 
 def _log_tails(jobs: list[Job]) -> dict[int, str]:
-    from apps.artifacts import logs
-
     latest_failed = []
     for job in jobs:
-        failed = [a for a in job.attempts.all() if a.state in _FAILED]
+        failed = [a for a in job.attempts.all() if a.state in ATTEMPT_FAILED]
         if failed:
             latest_failed.append(failed[-1])
     return {
@@ -252,13 +233,9 @@ class RunCancelView(RunApiView):
     def post(self, request, run_id):
         run = _visible_run(request, run_id)
         _require(request, run, "cancel_run")
-        if run.state in _FINISHED:
-            raise ApiError("INVALID_STATE", f"run is already {run.state}")
-        if run.state != RunState.CANCELED and not do_cancel_run(
-            run, actor=actor_name(request.user)
-        ):
-            run.refresh_from_db()
-            raise ApiError("INVALID_STATE", f"run is already {run.state}")
+        outcome = do_cancel_run(run, actor=actor_name(request.user))
+        if not outcome.settled:
+            raise ApiError("INVALID_STATE", f"run is already {outcome.state}")
         run.refresh_from_db()
         return Response(run_dict(run), status=status.HTTP_202_ACCEPTED)
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 from django.conf import settings
 
@@ -22,11 +23,11 @@ POLL_SECONDS = 0.5  # without Redis, or with Redis down: how often waiters claim
 REDIS_POLL_SECONDS = 2.0  # with Redis: claim again even without a signal (a lost hint)
 RETRY_AFTER_SECONDS = 5.0  # after a Redis error, leave Redis alone this long
 _lock = threading.Lock()
-_clients: dict = {}
+_clients: dict[str, Any] = {}
 _down_until = 0.0
 
 
-def _redis():
+def _redis() -> Any:
     """The client for REDIS_URL, or None without Redis (or shortly after it failed)."""
     url = settings.REDIS_URL
     if not url or time.monotonic() < _down_until:

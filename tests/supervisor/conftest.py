@@ -1,8 +1,0 @@
-import pytest
-
-from tests.protocol.proto import Proto
-
-
-@pytest.fixture
-def proto(runner):
-    return Proto(runner)
