@@ -152,7 +152,7 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "socket_connect_timeout": 2,  # an unreachable Redis fails a send fast, not in minutes
         "socket_timeout": 10,
     }
-# A send retries briefly (about 0.5 s) and then fails; apps/ops/dispatch.py logs it and
+# A send retries briefly (about 0.5 s) and then fails; lib/dispatch.py logs it and
 # the reconcilers send the work again, so a request never hangs on a dead broker.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from apps.artifacts.upload import upload_artifact
 from apps.ops.views import metrics
+from apps.runners.api.upload import upload_artifact
 from deltaci.health import healthz, readyz
 
 urlpatterns = [

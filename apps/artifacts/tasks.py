@@ -6,11 +6,11 @@ from celery import current_app, shared_task
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
-log = logging.getLogger(__name__)
-
 from apps.artifacts.logs import finalize
 from apps.artifacts.retention import cleanup
 from apps.artifacts.testreports import parse_attempt_reports
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -47,7 +47,7 @@ def reconcile_logs() -> int:
     from django.utils import timezone
 
     from apps.artifacts.logs import left_behind
-    from apps.ops.dispatch import dispatch
+    from lib.dispatch import dispatch
 
     ids = left_behind(timezone.now())
     return sum(dispatch(finalize_log, pk) for pk in ids)

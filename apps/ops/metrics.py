@@ -14,6 +14,7 @@ import os
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 
 from apps.ops.collectors import DatabaseCollector
+from lib import dispatch
 
 # The lease request long-polls for up to DELTACI_MAX_WAIT_SECONDS (20 s): buckets reach 30 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
@@ -35,11 +36,7 @@ STALE_ANSWERS = Counter(
     "Runner messages answered 409 STALE_LEASE, by endpoint and reason.",
     ["endpoint", "reason"],
 )
-TASK_DISPATCH_FAILURES = Counter(
-    "deltaci_task_dispatch_failures",
-    "Celery tasks that could not be sent (broker down); a reconciler sends them again.",
-    ["task"],
-)
+TASK_DISPATCH_FAILURES = dispatch.FAILURES  # defined beside the code that counts it (lib)
 
 
 class _ProcessCollector:

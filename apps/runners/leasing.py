@@ -20,7 +20,6 @@ from django.utils import timezone
 from apps.artifacts.models import Artifact
 from apps.artifacts.tasks import finalize_log
 from apps.audit.actions import record
-from apps.ops.dispatch import dispatch_on_commit
 from apps.runners import leasesql, statements
 from apps.runners.models import Lease, Runner
 from apps.runs import engine, states
@@ -35,6 +34,7 @@ from apps.runs.choices import (
 from apps.runs.failures import classify, log_tail
 from apps.runs.models import JobAttempt
 from lib.db import begin_write, fetch_prepared
+from lib.dispatch import dispatch_on_commit
 from lib.logging import bind
 from lib.tokens import hash_token
 

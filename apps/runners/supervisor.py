@@ -17,7 +17,6 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.audit.actions import record
-from apps.ops.dispatch import dispatch_on_commit
 from apps.policies.effective import EffectivePolicy, effective_policy
 from apps.policies.models import Policy
 from apps.runners import leasing
@@ -39,6 +38,7 @@ from apps.runs.choices import (
 from apps.runs.models import JobAttempt, Run, StateEvent
 from lib import wakeup
 from lib.db import write_transaction
+from lib.dispatch import dispatch_on_commit
 
 log = logging.getLogger(__name__)
 BATCH = 200  # items acted on per duty and pass

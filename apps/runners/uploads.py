@@ -72,7 +72,7 @@ def request_upload(runner: Runner, lease_id: str, message: dict) -> dict:
 
 
 def store_upload(key: str, data: bytes) -> None:
-    """Write the bytes of a signed local upload URL (apps/artifacts/upload.py). The URL
+    """Write the bytes of a signed local upload URL (apps/runners/api/upload.py). The URL
     ends with its attempt: only while the attempt holds a live lease, and never over an
     artifact a Complete or CancelAck recorded (finished artifacts are immutable). The
     lease row stays locked while the bytes are written, so an attempt cannot end between

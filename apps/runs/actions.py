@@ -8,7 +8,6 @@ import uuid
 from django.db import IntegrityError, transaction
 
 from apps.audit.actions import record
-from apps.ops.dispatch import dispatch_on_commit
 from apps.policies.models import Policy
 from apps.runs.choices import (
     JOB_UNSUCCESSFUL,
@@ -19,6 +18,7 @@ from apps.runs.choices import (
 from apps.runs.models import Repository, Run
 from apps.runs.tasks import plan_run
 from lib import repourl
+from lib.dispatch import dispatch_on_commit
 
 
 class RunError(Exception):

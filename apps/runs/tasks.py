@@ -6,10 +6,10 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from apps.ops.dispatch import dispatch
 from apps.runs.choices import RunState
 from apps.runs.models import Run
 from apps.runs.planning import do_plan_run
+from lib.dispatch import dispatch
 from lib.logging import bind, unbind
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ def report_transition(run_id: int, state: str) -> None:
     """Called after a run's transition commits: report it to GitHub, for runs of GitHub
     repositories. A dispatch failure is logged and shown on the run, never raised into
     the code that moved the run."""
-    from apps.ops.dispatch import dispatch
     from apps.runs.models import Run
     from apps.vcs import auth
     from apps.vcs.tasks import report_run
+    from lib.dispatch import dispatch
 
     if not Run.objects.filter(pk=run_id, repository__github_full_name__gt="").exists():
         return

@@ -8,11 +8,11 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from apps.ops.dispatch import dispatch
 from apps.runs.choices import RUN_TERMINAL
 from apps.runs.models import Run
 from apps.vcs import github, reporting
 from apps.vcs.models import RunReport
+from lib.dispatch import dispatch
 from lib.logging import bind, unbind
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,14 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
+FAILURES = Counter(
+    "deltaci_task_dispatch_failures",
+    "Celery tasks that could not be sent (broker down); a reconciler sends them again.",
+    ["task"],
+)
 
 
 def dispatch(task: Any, *args: Any) -> bool:
@@ -21,9 +27,7 @@ def dispatch(task: Any, *args: Any) -> bool:
     try:
         task.delay(*args)
     except Exception as exc:  # any broker or transport error; eager tasks' errors too
-        from apps.ops.metrics import TASK_DISPATCH_FAILURES
-
-        TASK_DISPATCH_FAILURES.labels(task=task.name).inc()
+        FAILURES.labels(task=task.name).inc()
         log.warning(
             "could not send task %s; the reconciler sends it again",
             task.name,
