@@ -27,7 +27,7 @@ def is_sha(value: str) -> bool:
 
 
 def git_timeout() -> int:
-    return settings.DELTACI_GIT_TIMEOUT_SECONDS
+    return int(settings.DELTACI_GIT_TIMEOUT_SECONDS)
 
 
 def _git(args: list[str], *, cwd: Path | None = None, token: str = "") -> str:

@@ -4,6 +4,7 @@ overflow the stack later (validation, copies, the database's encoder). Every JSO
 point goes through here: DRF views through StrictJSONParser, the webhook directly."""
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 # Far deeper than any message of the protocol, the run API or a GitHub payload.
@@ -19,6 +20,7 @@ def check_depth(value: Any, max_depth: int = MAX_DEPTH) -> Any:
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):

@@ -21,7 +21,7 @@ _HOST = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])$")
 
 
 def local_allowed() -> bool:
-    return settings.DELTACI_ENV == "dev"
+    return bool(settings.DELTACI_ENV == "dev")
 
 
 def allowed_protocols() -> str:

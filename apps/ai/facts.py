@@ -41,7 +41,7 @@ def run_secret_values(attempt: JobAttempt) -> list[str]:
         repository=repo, environment=repo.environment
     ).values_list("ciphertext", flat=True):
         try:
-            values.append(decrypt(ciphertext))
+            values.append(decrypt(bytes(ciphertext)))
         except ValueError:
             continue  # undecryptable with this key: it cannot have reached a runner either
     return values

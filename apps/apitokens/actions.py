@@ -32,7 +32,7 @@ def do_create_api_token(
     if expires_at is None:
         expires_at = timezone.now() + timedelta(days=settings.DELTACI_API_TOKEN_DAYS)
     row = ApiToken.objects.create(
-        user=user,
+        user=user,  # type: ignore[misc]  # the project's user model
         name=name[:100],
         token_hash=hash_token(token),
         token_prefix=short_hash(token),

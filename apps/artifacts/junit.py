@@ -379,8 +379,8 @@ def parse(source: bytes | BinaryIO, *, scan_limit: int | None = None) -> Parsed:
     out = Parsed()
     reader = _Reader(out)
     expat = DefusedXMLParser(target=object(), forbid_dtd=True).parser
-    expat.ordered_attributes = 0
-    expat.buffer_text = 1
+    expat.ordered_attributes = False
+    expat.buffer_text = True
     expat.buffer_size = 64 * 1024
     expat.StartElementHandler = reader.start
     expat.EndElementHandler = reader.end

@@ -140,4 +140,4 @@ def test_key(repository_id: int, job_name: str, suite: str, classname: str, name
     )
 
 
-test_key.__test__ = False  # not a pytest test
+test_key.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

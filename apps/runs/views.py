@@ -77,6 +77,7 @@ def _run_list_page(request) -> dict:
 
 def _live(request, version: str, template: str, context: Callable[[], dict]) -> HttpResponse:
     """A live part of a page, or 304 (nothing rendered) when the poll has this version."""
+    response: HttpResponse
     if live.matches(request, version):
         response = HttpResponseNotModified()
     else:
@@ -206,6 +207,7 @@ def attempt_log_tail(request, run_id: int, attempt_id: int):
     def version(offset: int) -> str:
         return live.etag("log", attempt.pk, attempt.state, attempt.log_size, offset)
 
+    response: HttpResponse
     if live.matches(request, version(int(raw))):
         response = HttpResponseNotModified()
         response["ETag"] = version(int(raw))

@@ -54,9 +54,9 @@ class ProtocolVersioned:
 
     def initial(self, request, *args, **kwargs):
         request.protocol_version = negotiate(request.META.get(_META))
-        super().initial(request, *args, **kwargs)
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]  # a mixin of APIView
 
     def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         response[HEADER] = str(PROTOCOL_VERSION)
         return response

@@ -4,6 +4,7 @@ scales down to the page's width, so every job stays visible without horizontal s
 On a phone the page shows the vertical list by stage instead (CSS)."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 NODE_W, NODE_H = 200, 40
 GAP_X, GAP_Y = 56, 12
@@ -13,7 +14,7 @@ MAX_LABEL = 24
 
 @dataclass
 class Node:
-    view: object  # a detail.JobView
+    view: Any  # a detail.JobView (imported by detail: no import back)
     x: int
     y: int
 

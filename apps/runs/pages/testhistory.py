@@ -11,6 +11,7 @@ only runs with test reports (a diff-aware run may skip the job that holds the te
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Q, Sum, Value, When
@@ -43,7 +44,7 @@ def _has_tests():
     return Exists(TestReport.objects.filter(attempt__run=OuterRef("pk"), error=""))
 
 
-def base_runs(run: Run) -> list[Run]:
+def base_runs(run: Run) -> list[Any]:
     default = run.repository.default_branch
     branch = Q(ref__in=(default, f"refs/heads/{default}"), created_at__lte=run.created_at)
     branch &= ~Q(commit_sha=run.commit_sha)
@@ -63,7 +64,7 @@ def base_marks(run: Run, failing: list[TestResult]) -> Run | None:
     """Set `base_mark` (NEW or ON_BASE) on each failing result; the base run compared
     with, or None (no base with test results: no marks)."""
     for result in failing:
-        result.base_mark = ""
+        result.base_mark = ""  # type: ignore[attr-defined]  # shown by the page
     if not failing:
         return None
     runs = base_runs(run)
@@ -80,7 +81,7 @@ def base_marks(run: Run, failing: list[TestResult]) -> Run | None:
             newest[key] = (order, status)
     for result in failing:
         got = newest.get(result.test_key)
-        result.base_mark = ON_BASE if got and got[1] in BAD else NEW
+        result.base_mark = ON_BASE if got and got[1] in BAD else NEW  # type: ignore[attr-defined]
     return runs[0]
 
 
@@ -132,7 +133,7 @@ def _flag(condition: Q) -> Max:
 def _aggregate(window: list[int], query: str, limit: int, offset: int) -> list[tuple]:
     """Per test over the window: commits, flaky commits, results, failures — grouped per
     (test, commit) first, then per test, sorted by flaky rate, failures, recency."""
-    inner = TestResult.objects.filter(run_id__in=window)
+    inner: Any = TestResult.objects.filter(run_id__in=window)
     if query:
         inner = inner.filter(Q(name__icontains=query) | Q(classname__icontains=query))
     inner = (

@@ -100,7 +100,7 @@ class Command(BaseCommand):
         git = Git(opts["repo"])
         if not git.is_repository():
             raise PlanError(f"repo_path: {opts['repo']} is not a git repository")
-        head = _commit(git, opts["head"] or "HEAD", "--head")
+        head = _head(git, opts["head"] or "HEAD")
         base = None if opts["no_base"] else _commit(git, opts["base"], "--base")
         if base is None and not opts["no_base"] and not opts["base"]:
             base = git.first_parent(head)
@@ -116,7 +116,7 @@ class Command(BaseCommand):
             settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo)
         )
         git = Git(str(mirror))
-        head = _commit(git, opts["head"] or ref, "--head")
+        head = _head(git, opts["head"] or ref)
         unavailable = None
         if opts["no_base"]:
             base, unavailable = None, "--no-base: planned without a diff"
@@ -187,6 +187,12 @@ def _registered(name: str):
         return Repository.objects.filter(name=name).first()
     except DatabaseError:  # no database set up here: a relative path, then
         return None
+
+
+def _head(git: Git, rev: str) -> str:
+    commit = _commit(git, rev, "--head")
+    assert commit is not None  # a name was given: _commit raised if it is not a commit
+    return commit
 
 
 def _commit(git: Git, rev: str | None, option: str) -> str | None:
