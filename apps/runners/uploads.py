@@ -90,7 +90,7 @@ def store_upload(key: str, data: bytes) -> None:
         art = Artifact.objects.get(pk=art.pk)
         if art.recorded:
             raise UploadRefused("INVALID_STATE", "this artifact is finished and cannot be replaced")
-        if lease is None or leasing.stale_reason(lease) or lease.attempt.state not in leasing.HELD:
+        if lease is None or leasing.stale_reason(lease) or lease.attempt.state not in ATTEMPT_HELD:
             raise UploadRefused("FORBIDDEN", "this upload URL ended with its attempt")
         if art.sha256 and hashlib.sha256(data).hexdigest() != art.sha256:
             raise UploadRefused("INVALID_REQUEST", "sha256 does not match the upload request")
