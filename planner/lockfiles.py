@@ -21,7 +21,7 @@ from planner.discovery.common import basename, in_dir, parent_dir, relative
 from planner.discovery.model import Project
 from planner.manifests import ManifestError, decode_text, load_toml, load_yaml
 
-MAX_LOCKFILE_BYTES = 64 * 1024 * 1024
+MAX_LOCKFILE_BYTES = 16 * 1024 * 1024  # beyond: a global file (bounded memory)
 
 
 @dataclass

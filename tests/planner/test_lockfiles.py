@@ -225,3 +225,12 @@ def test_the_explanation_says_the_lockfile_was_read(repo):
     repo.commit({"package-lock.json": npm_lock("4.17.21")})
     explain = repo.plan(base).explain
     assert "Lockfiles changed (package-lock.json), read at both commits: 2 projects" in explain
+
+
+def test_a_lockfile_over_the_limit_stays_global(repo, monkeypatch):
+    from planner import lockfiles
+
+    base = repo.commit({**NPM, "package-lock.json": npm_lock("4.17.20")})
+    repo.commit({"package-lock.json": npm_lock("4.17.21")})
+    monkeypatch.setattr(lockfiles, "MAX_LOCKFILE_BYTES", 100)
+    assert set(codes_of(repo.plan(base)).values()) == {"GLOBAL_FILE_CHANGED"}
