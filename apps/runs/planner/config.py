@@ -20,6 +20,7 @@ from apps.runs.planner.policy import PlannerPolicy
 FILE = "ci.ai.yaml"
 TOP_KEYS = ("version", "jobs", "policies", "limits")
 JOB_KEYS = (
+    "name",  # a display name; the key stays the job's identity
     "image",
     "workdir",
     "steps",
@@ -179,8 +180,10 @@ def _job(check, name, body, policy, names, file_hash) -> ConfigJob | None:
     secrets = _matching(check, job.get("secrets", []), f"{at}.secrets", ENV_NAME, "secret name")
     settings = _job_policy(check, job.get("policy", {}), f"{at}.policy", policy)
     caches, hashed = _caches(check, job.get("caches", []), f"{at}.caches", file_hash)
+    title = check.string(job["name"], f"{at}.name", 100) if "name" in job else None
     spec = {
         "name": name,
+        **({"title": title} if title else {}),
         "project": workdir or ".",
         "ecosystem": "config",
         "image": image or "",

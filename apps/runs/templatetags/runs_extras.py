@@ -115,6 +115,11 @@ _CODES = {
     "JOB_CANCELED": "the job was cancelled",
     "TIMEOUT": "time limit reached",
     "SUPERSEDED": "superseded by a newer run",
+    "push": "push",
+    "pull_request": "pull request",
+    "manual": "manual",
+    "rerun": "rerun",
+    "api": "API",
 }
 
 
