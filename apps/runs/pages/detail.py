@@ -119,6 +119,7 @@ def run_page(run: Run, user) -> dict:
     changed = list(plan.get("changed_paths") or [])
     states = {j.state for j in jobs}
     stages = _stages(planned)
+    reruns = Run.objects.filter(rerun_of=run)
     return {
         "run": run,
         "run_url": reverse("run-detail", args=[run.pk]),  # once, not per attempt
@@ -140,7 +141,7 @@ def run_page(run: Run, user) -> dict:
         "commit": plan.get("commit") or {},
         "links": links(run, plan.get("base_sha") or run.base_sha),
         "artifacts": run_artifacts,
-        "reruns": list(Run.objects.filter(rerun_of=run).order_by("id").values_list("pk", flat=1)),
+        "reruns": list(reruns.order_by("id").values_list("pk", flat=True)),
         "timeline": list(StateEvent.objects.filter(run=run, kind="run").order_by("created_at")),
         "tests": summarize(run),
         "can_cancel": run.state in _CANCELLABLE
