@@ -8,6 +8,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
 from apps.audit.actions import record
+from apps.runs.planner.config import ENV_NAME
+
+SECRET_NAME = ENV_NAME  # a job names its secrets in ci.ai.yaml under this same rule
 
 
 def _fernet() -> Fernet:
@@ -33,6 +36,8 @@ def set_secret(
 ):
     from apps.policies.models import Secret
 
+    if not SECRET_NAME.match(name or ""):
+        raise ValueError(f"secret name {name!r} is not an environment variable name")
     env = environment or repository.environment
     secret, _ = Secret.objects.update_or_create(
         repository=repository, environment=env, name=name, defaults={"ciphertext": encrypt(value)}
