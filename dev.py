@@ -65,9 +65,11 @@ def install(cmd: list[str], what: str) -> None:
         for line in proc.stdout:
             log.write(line)
             step = pip_progress(line)
-            if step:
-                count += step.startswith("collecting")
+            if step.startswith("collecting"):
+                count += 1
                 print(f"  [{count:>3}] {step}", flush=True)
+            elif step:
+                print(f"  {step}", flush=True)
         if proc.wait():
             raise SystemExit(f"pip failed (exit {proc.returncode}); see {LOGS / 'install.log'}")
     print(f"  installed {what} in {time.monotonic() - started:.0f}s", flush=True)
