@@ -80,6 +80,8 @@ def pip_progress(line: str) -> str:
     words = line.split()
     if line.startswith("Collecting ") and len(words) > 1:
         return f"collecting {words[1]}"
+    if line.startswith("Processing ") and len(words) > 1:  # from a local index or file
+        return f"collecting {words[1].rsplit('/', 1)[-1]}"
     if line.startswith("Installing collected packages"):
         return "installing the collected packages (the longest step) …"
     return ""

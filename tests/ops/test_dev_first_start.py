@@ -131,5 +131,8 @@ def test_pip_output_becomes_progress_lines(dev):
     assert dev.pip_progress("Collecting Django==5.2.19 (from -r r.txt (line 2))\n") == (
         "collecting Django==5.2.19"
     )
+    assert dev.pip_progress("Processing /opt/idx/six-1.17.0-py2.py3-none-any.whl\n") == (
+        "collecting six-1.17.0-py2.py3-none-any.whl"
+    )
     assert dev.pip_progress("  Downloading x.whl (8.0 MB)\n") == ""
     assert dev.pip_progress("Installing collected packages: a, b\n").startswith("installing")
