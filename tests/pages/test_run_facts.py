@@ -93,3 +93,13 @@ def test_it_lists_the_runs_artifacts_and_links_reruns_both_ways(
     )
     back = client.get(f"/runs/{new.pk}").content.decode()
     assert f'rerun of <a href="/runs/{run.pk}">run #{run.pk}</a>' in back
+
+
+def test_the_runs_list_shows_sub_second_runs_as_under_a_second(public, make_run, client):
+    run = make_run()
+    now = timezone.now()
+    Run.objects.filter(pk=run.pk).update(
+        started_at=now - timedelta(seconds=0.4), finished_at=now, state="SUCCESS"
+    )
+    html = client.get("/runs").content.decode()
+    assert "<td>&lt;1s</td>" in html and "0 minutes" not in html
