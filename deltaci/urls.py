@@ -5,6 +5,10 @@ from apps.ops.views import metrics
 from apps.runners.api.upload import upload_artifact
 from deltaci.health import healthz, readyz
 
+admin.site.site_header = "Delta CI administration"
+admin.site.site_title = "Delta CI administration"
+admin.site.index_title = "Repositories, policies, runners and runs"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

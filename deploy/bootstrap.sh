@@ -5,8 +5,8 @@
 set -eu
 
 if [ -n "${DELTACI_ADMIN_PASSWORD:-}" ]; then
-  python manage.py ensure_admin --username "${DELTACI_ADMIN_USERNAME:-admin}" \
-    --password "$DELTACI_ADMIN_PASSWORD"
+  # the password is read from DELTACI_ADMIN_PASSWORD (never an argument: '-x…' would break it)
+  python manage.py ensure_admin --username "${DELTACI_ADMIN_USERNAME:-admin}"
 fi
 
 # A token given in the env file wins; otherwise create one once and keep it in the

@@ -151,3 +151,15 @@ def merge_base(path: Path, a: str, b: str) -> str | None:
         return _git(["merge-base", a, b], cwd=path).strip() or None
     except GitError:
         return None
+
+
+def commit_summary(path: Path, sha: str) -> dict[str, str]:
+    """A commit's author and message for the run page ({} when git cannot say)."""
+    if not is_sha(sha):
+        return {}
+    try:
+        out = _git(["log", "-1", "--no-show-signature", "--format=%an%x00%s%x00%b", sha], cwd=path)
+    except GitError:
+        return {}
+    author, subject, body = (out.split("\x00", 2) + ["", ""])[:3]
+    return {"author": author[:200], "subject": subject[:500], "body": body.strip()[:4000]}

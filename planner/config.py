@@ -23,6 +23,7 @@ TOP_KEYS = ("version", "jobs", "policies", "limits", "planning")
 PLANNING_KEYS = ("ignore", "global")
 MAX_PLANNING_GLOBS = 500
 JOB_KEYS = (
+    "name",  # a display name; the key stays the job's identity
     "image",
     "workdir",
     "steps",
@@ -220,8 +221,10 @@ def _job(
     secrets = _matching(check, job.get("secrets", []), f"{at}.secrets", ENV_NAME, "secret name")
     settings = _job_policy(check, job.get("policy", {}), f"{at}.policy", policy)
     caches, hashed = _caches(check, job.get("caches", []), f"{at}.caches", file_hash)
+    title = check.string(job["name"], f"{at}.name", 100) if "name" in job else None
     spec = {
         "name": name,
+        **({"title": title} if title else {}),
         "project": workdir or ".",
         "ecosystem": "config",
         "image": image or "",

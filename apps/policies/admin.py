@@ -2,14 +2,34 @@ from django import forms
 from django.contrib import admin
 
 from apps.audit.actions import actor_name
+from apps.policies.audit import record_policy_edit
 from apps.policies.models import Policy, Secret
-from apps.policies.secrets import set_secret
+from apps.policies.secrets import SECRET_NAME, set_secret
+from apps.runs.policy_form import FIELDSETS, PolicyForm
+
+
+class PolicyPageForm(PolicyForm):
+    """The repository's inline policy form, plus the repository when added here."""
+
+    class Meta(PolicyForm.Meta):
+        fields = ["repository", *PolicyForm.Meta.fields]
 
 
 @admin.register(Policy)
 class PolicyAdmin(admin.ModelAdmin):
+    """The same form, validation and audit as the policy inline on the repository."""
+
+    form = PolicyPageForm
+    fieldsets = [(None, {"fields": ["repository"]}), *FIELDSETS]
     list_display = ["repository", "egress_mode", "max_concurrent_jobs", "planning_mode"]
     list_select_related = ["repository"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["repository"] if obj else []
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        record_policy_edit(form, obj.repository, actor=actor_name(request.user))
 
 
 class SecretForm(forms.ModelForm):
@@ -27,6 +47,15 @@ class SecretForm(forms.ModelForm):
     class Meta:
         model = Secret
         fields = ["repository", "environment", "name"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data.get("name", "")
+        if not SECRET_NAME.match(name):
+            raise forms.ValidationError(
+                "A secret's name is an environment variable name: letters, digits and _, "
+                "not starting with a digit (the rule ci.ai.yaml applies to `secrets:`)."
+            )
+        return name
 
     def clean(self):
         data = super().clean()

@@ -9,6 +9,9 @@ from django.conf import settings
 
 from apps.audit.actions import record
 from apps.policies.models import Secret
+from planner.config import ENV_NAME
+
+SECRET_NAME = ENV_NAME  # a job names its secrets in ci.ai.yaml under this same rule
 
 
 def _fernet() -> Fernet:
@@ -32,6 +35,8 @@ def decrypt(ciphertext: bytes) -> str:
 def set_secret(
     repository, name: str, value: str, *, environment: str | None = None, actor: str = "system"
 ):
+    if not SECRET_NAME.match(name or ""):
+        raise ValueError(f"secret name {name!r} is not an environment variable name")
     env = environment or repository.environment
     secret, _ = Secret.objects.update_or_create(
         repository=repository, environment=env, name=name, defaults={"ciphertext": encrypt(value)}

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from apps.artifacts.retention import cleanup
 from apps.audit.actions import actor_name, record
+from apps.policies.audit import record_policy_edit
 from apps.policies.models import Policy
 from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import Job, JobAttempt, Recipe, Repository, Run, StateEvent
@@ -45,18 +46,12 @@ class RepositoryAdmin(admin.ModelAdmin):
             record("repository.add", actor=actor_name(request.user), repository=obj, url=obj.url)
 
     def save_formset(self, request, form, formset, change) -> None:
-        changed = sorted({f for pf in formset.forms if pf.has_changed() for f in pf.changed_data})
         super().save_formset(request, form, formset, change)
         if formset.model is Policy:
             Policy.objects.get_or_create(repository=form.instance)
-            if changed:
-                record(
-                    "policy.update",
-                    actor=actor_name(request.user),
-                    repository=form.instance,
-                    target=form.instance.name,
-                    changed=changed,
-                )
+            for policy_form in formset.forms:
+                if policy_form.has_changed():
+                    record_policy_edit(policy_form, form.instance, actor=actor_name(request.user))
 
     def _retention(self, request, queryset, *, dry_run: bool) -> None:
         report = cleanup(

@@ -136,7 +136,9 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
         recipe=latest_recipe(repo),
         diff_unavailable_reason=unavailable,
     )
-    return plan.to_dict(), plan.recipe if plan.source in ("discovery", "fallback") else None
+    data = plan.to_dict()
+    data["commit"] = gitmirror.commit_summary(mirror, run.commit_sha)  # for the run page
+    return data, plan.recipe if plan.source in ("discovery", "fallback") else None
 
 
 def persist_recipe(run_id: int, state: str) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from apps.runs.pages import logs as log_pages
 from tests.pages.factory import run_attempt
+from tests.pages.test_logs import url
 
 STEPS = (
     b"[deltaci] job build attempt 1 executor shell as uid 1000\n"
@@ -18,10 +19,6 @@ STEPS = (
     b"E   AssertionError: boom\n"
     b"[deltaci] step 2 failed with exit code 1 after 75.50s\n"
 )
-
-
-def url(run, aid, suffix=""):
-    return f"/runs/{run.pk}/attempts/{aid}/log{suffix}"
 
 
 @pytest.fixture

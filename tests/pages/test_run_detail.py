@@ -39,7 +39,7 @@ def test_it_explains_the_run_and_lays_out_jobs_by_stage(public, make_run, runner
     Run.objects.filter(pk=run.pk).update(plan={**run.plan, **PLAN}, started_by="user:mia")
     run_attempt(runner, status="FAILED", exit_code=3)  # build fails: test is skipped
     html = client.get(f"/runs/{run.pk}").content.decode()
-    assert f"Run #{run.pk}" in html and "pull_request" in html and "PR #7" in html
+    assert f"Run #{run.pk}" in html and "pull request" in html and "PR #7" in html
     assert SHA[:12] in html and "from a fork" in html
     assert f'<code title="{"c" * 40}">{"c" * 12}</code>' in html  # the base the plan used
     assert "user:mia" in html

@@ -260,7 +260,7 @@ jobs:
         "version: must be 1, got 3",
         "jobs.a.image: image 'evil' is not allowed by the repository policy (allowed: python:*)",
         "jobs.a.steps: must not be empty",
-        "jobs.b.colour: unknown key; allowed: image, workdir, steps, needs, runs_on, paths, "
+        "jobs.b.colour: unknown key; allowed: name, image, workdir, steps, needs, runs_on, paths, "
         "env, secrets, artifacts, caches, policy",
         "jobs.a.needs: cycle a -> b -> a",
     ]
@@ -296,3 +296,14 @@ def test_a_config_symlink_is_followed_only_inside_the_repository(repo, tmp_path)
     repo.commit()
     with pytest.raises(PlanError, match="ci.ai.yaml: a symlink to a path outside the repo"):
         repo.plan(None)
+
+
+def test_a_job_may_declare_a_display_name(repo):
+    body = "version: 1\njobs:\n  ut:\n    name: Unit tests (py3.12)\n    image: a\n    steps: [x]\n"
+    head = repo.commit({"ci.ai.yaml": body})
+    assert jobs(repo.plan(None, head))["ut"]["title"] == "Unit tests (py3.12)"
+    for bad, why in (("7", "must be a string"), ('""', "must not be empty"), ("x" * 101, "100")):
+        head = repo.commit({"ci.ai.yaml": body.replace("Unit tests (py3.12)", bad)})
+        with pytest.raises(PlanError) as exc:
+            repo.plan(None, head)
+        assert "jobs.ut.name" in str(exc.value) and why in str(exc.value)

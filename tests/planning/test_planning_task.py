@@ -58,6 +58,7 @@ def test_it_plans_a_push_against_before_and_persists_skipped_jobs(db, mirror_dir
     )
     assert run.state == RunState.QUEUED, run.plan_error
     assert run.plan["base_sha"] == first and run.plan["changed_paths"] == ["src/a.py"]
+    assert run.plan["commit"] == {"author": "t", "subject": "change", "body": ""}
     jobs = {j.name: j for j in run.jobs.all()}
     assert jobs["build"].state == "QUEUED" and jobs["unit"].state == "PENDING"
     assert jobs["docs"].state == "SKIPPED" and jobs["docs"].reason_code == "PATHS_NOT_MATCHED"

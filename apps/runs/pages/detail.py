@@ -14,6 +14,7 @@ from apps.runs import access
 from apps.runs.choices import JOB_ACTIVE, RUN_ACTIVE, RUN_TERMINAL, JobState, RunState
 from apps.runs.models import Job, JobAttempt, Run, StateEvent
 from apps.runs.pages.dag import layout
+from apps.runs.pages.facts import links, queue_time
 from apps.runs.pages.testresults import summarize
 
 MAX_CHANGED_PATHS_SHOWN = 200
@@ -41,6 +42,15 @@ class JobView:
     @property
     def duration(self) -> timedelta | None:
         return duration(self.job.started_at, self.job.finished_at)
+
+    @property
+    def queue_time(self) -> timedelta | None:
+        return queue_time(self.attempts)
+
+    @property
+    def title(self) -> str:
+        """The job's declared `name:` in ci.ai.yaml, when it has one."""
+        return str(self.job.spec.get("title") or "")
 
     @property
     def runner(self) -> str:
@@ -84,6 +94,7 @@ def run_page(run: Run, user) -> dict:
     # The advisory AI analysis (apps.ai), when one exists, rides on the same query.
     attempts = JobAttempt.objects.filter(run=run).select_related("lease__runner", "ai_analysis")
     by_attempt: dict[int, JobAttempt] = {}
+    run_artifacts: list[tuple[Job, JobAttempt, Artifact]] = []
     for attempt in attempts.order_by("job_id", "attempt_number"):
         attempt.runner_name = _runner_name(attempt)
         attempt.artifact_list = []
@@ -102,12 +113,14 @@ def run_page(run: Run, user) -> dict:
             attempt.log_artifact = art
         else:
             attempt.artifact_list.append(art)
+            run_artifacts.append((views[attempt.job_id].job, attempt, art))
     planned = [v for v in views.values() if v.job.spec or v.attempts]
     not_run = [v for v in views.values() if not (v.job.spec or v.attempts)]
     plan = run.plan or {}
     changed = list(plan.get("changed_paths") or [])
     states = {j.state for j in jobs}
     stages = _stages(planned)
+    reruns = Run.objects.filter(rerun_of=run)
     return {
         "run": run,
         "run_url": reverse("run-detail", args=[run.pk]),  # once, not per attempt
@@ -126,6 +139,10 @@ def run_page(run: Run, user) -> dict:
             "changed_more": max(0, len(changed) - MAX_CHANGED_PATHS_SHOWN),
             "base": plan.get("base_sha") or "",  # what the planner diffed against
         },
+        "commit": plan.get("commit") or {},
+        "links": links(run, plan.get("base_sha") or run.base_sha),
+        "artifacts": run_artifacts,
+        "reruns": list(reruns.order_by("id").values_list("pk", flat=True)),
         "timeline": list(StateEvent.objects.filter(run=run, kind="run").order_by("created_at")),
         "tests": summarize(run),
         "can_cancel": run.state in _CANCELLABLE

@@ -15,9 +15,13 @@ class RunFilterForm(forms.Form):
         label="repository",
         error_messages={"invalid_choice": "no such repository (or not one you may see)"},
     )
-    ref = forms.CharField(required=False, max_length=255)
-    state = forms.ChoiceField(required=False, choices=[("", "any state"), *RunState.choices])
-    trigger = forms.ChoiceField(required=False, choices=[("", "any trigger"), *Trigger.choices])
+    ref = forms.CharField(required=False, max_length=255, label="ref")
+    state = forms.ChoiceField(
+        required=False, label="state", choices=[("", "any state"), *RunState.choices]
+    )
+    trigger = forms.ChoiceField(
+        required=False, label="trigger", choices=[("", "any trigger"), *Trigger.choices]
+    )
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

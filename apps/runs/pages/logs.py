@@ -122,10 +122,11 @@ def _sections(log: Log) -> list[Section]:
 
 def _lines_html(data: bytes, first: int, tag: str = "div") -> str:
     """Every character of the log is escaped by to_html_lines; the rest is markup made
-    here from integers."""
+    here from integers. A step's head line (a <summary>, tag span) numbers without a
+    link: a link inside the summary would be a control inside a control."""
+    number = '<a class="ln" href="#L{n}">{n}</a>' if tag == "div" else '<span class="ln">{n}</span>'
     return "".join(
-        f'<{tag} class="line" id="L{n}"><a class="ln" href="#L{n}">{n}</a>'
-        f'<span class="tx">{html}</span></{tag}>'
+        f'<{tag} class="line" id="L{n}">{number.format(n=n)}<span class="tx">{html}</span></{tag}>'
         for n, html in enumerate(to_html_lines(data.decode("utf-8", "replace")), start=first)
     )
 

@@ -1,8 +1,9 @@
 """Small display filters for the run pages."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import template
+from django.utils import timezone
 
 from apps.runs.choices import RUN_ACTIVE
 
@@ -31,6 +32,14 @@ def human_seconds(seconds: float | None) -> str:
 @register.filter
 def duration(value: timedelta | None) -> str:
     return human_seconds(None if value is None else value.total_seconds())
+
+
+@register.filter
+def elapsed(start: datetime | None, end: datetime | None) -> str:
+    """From start to end (or now): the list's run durations, like the run page's."""
+    if start is None:
+        return "—"
+    return human_seconds(((end or timezone.now()) - start).total_seconds())
 
 
 @register.filter
@@ -115,6 +124,11 @@ _CODES = {
     "JOB_CANCELED": "the job was cancelled",
     "TIMEOUT": "time limit reached",
     "SUPERSEDED": "superseded by a newer run",
+    "push": "push",
+    "pull_request": "pull request",
+    "manual": "manual",
+    "rerun": "rerun",
+    "api": "API",
 }
 
 

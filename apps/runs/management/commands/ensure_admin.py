@@ -1,5 +1,10 @@
+"""The first admin account. The password comes from DELTACI_ADMIN_PASSWORD (so no
+generated password can ever be parsed as an option) or --password=VALUE."""
+
+import os
+
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -7,12 +12,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
-        parser.add_argument("--password", required=True)
+        parser.add_argument("--password", help="default: $DELTACI_ADMIN_PASSWORD")
 
     def handle(self, *args, **opts):
+        password = opts["password"] or os.environ.get("DELTACI_ADMIN_PASSWORD", "")
+        if not password:
+            raise CommandError("give --password=VALUE or set DELTACI_ADMIN_PASSWORD")
         User = get_user_model()
         if User.objects.filter(username=opts["username"]).exists():
             self.stdout.write("exists")
             return
-        User.objects.create_superuser(opts["username"], "", opts["password"])
+        User.objects.create_superuser(opts["username"], "", password)
         self.stdout.write("created")
