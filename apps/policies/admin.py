@@ -3,9 +3,9 @@ from django.contrib import admin
 
 from apps.audit.actions import actor_name
 from apps.policies.audit import record_policy_edit
+from apps.policies.forms import FIELDSETS, PolicyForm
 from apps.policies.models import Policy, Secret
 from apps.policies.secrets import SECRET_NAME, set_secret
-from apps.runs.policy_form import FIELDSETS, PolicyForm
 
 
 class PolicyPageForm(PolicyForm):

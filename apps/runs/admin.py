@@ -7,10 +7,10 @@ from django.urls import reverse
 from apps.artifacts.retention import cleanup
 from apps.audit.actions import actor_name, record
 from apps.policies.audit import record_policy_edit
+from apps.policies.forms import FIELDSETS, PolicyForm
 from apps.policies.models import Policy
 from apps.runs.cancelling import do_cancel_run
 from apps.runs.models import Job, JobAttempt, Recipe, Repository, Run, StateEvent
-from apps.runs.policy_form import FIELDSETS, PolicyForm
 from lib.admin import ReadOnlyAdmin
 
 
