@@ -27,7 +27,13 @@ from typing import Any
 
 from deltaci_runner.jobuser import JobUser
 from deltaci_runner.limits import DEFAULT_NPROC, parse_cpus, parse_memory
-from deltaci_runner.process import ExecutorError, StepContext, StepProcess, signal_group
+from deltaci_runner.process import (
+    ExecutorError,
+    StepContext,
+    StepProcess,
+    die_with_runner,
+    signal_group,
+)
 from deltaci_runner.workspace import JobDirs
 
 JOB_MOUNT = Path("/deltaci/job")
@@ -153,6 +159,7 @@ class OciExecutor:
             timeout=timeout,
             check=False,
             stdin=subprocess.DEVNULL,
+            env=_cli_env(),
         )
 
     def probe(self) -> str | None:
@@ -307,7 +314,10 @@ class OciExecutor:
         """Remove the job's container and stop its forwarder (always, however the job ended)."""
         if ctx.helper is not None:
             ctx.helper.kill()
-            ctx.helper.wait(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ctx.helper.wait(timeout=10)
+            if ctx.helper.stdout:
+                ctx.helper.stdout.close()
             ctx.helper = None
         if ctx.container:
             self.remove(ctx.container)
@@ -337,13 +347,14 @@ class OciExecutor:
         from deltaci_runner.bwrap import PROXY_PORT
 
         argv = [self.nsenter, f"--net=/proc/{pid}/ns/net", f"--setuid={self.user.uid}"]
-        argv += [f"--setgid={self.user.gid}", "--", self.python, "-I", "-S"]
+        argv += [f"--setgid={self.user.gid}", "--", *die_with_runner(), self.python, "-I", "-S"]
         argv += [str(ctx.forwarder), "127.0.0.1", str(PROXY_PORT), str(ctx.proxy_socket)]
-        setpriv = shutil.which("setpriv")
-        if setpriv:  # dies with the runner
-            argv = [setpriv, "--pdeathsig", "KILL", *argv]
         ctx.helper = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            env={"LANG": "C.UTF-8"},
         )
         assert ctx.helper.stdout is not None
         if ctx.helper.stdout.readline().strip() != b"ready":
@@ -376,7 +387,11 @@ def _cgroup_oom_kills(pid: int) -> int:
 
 def _cli_env() -> dict[str, str]:
     """The CLI's own environment: enough to find its configuration, none of the runner's secrets."""
-    keep = ("PATH", "HOME", "XDG_RUNTIME_DIR", "CONTAINER_HOST", "DOCKER_HOST", "TMPDIR")
+    keep = (
+        "PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "CONTAINER_HOST",
+        "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "REGISTRY_AUTH_FILE", "DOCKER_HOST",
+        "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
+    )  # fmt: skip
     return {k: v for k, v in os.environ.items() if k in keep}
 
 
