@@ -12,6 +12,8 @@ ORM path serves every database and is the reference this must match.
 import functools
 import json
 
+from apps.policies.effective import default_image_isolation
+from apps.policies.images import CONTAINER_CAPABILITY
 from apps.policies.models import Policy
 from apps.runs.models import Job, JobAttempt, Repository, Run
 from lib.db import fetch_prepared, models_from_row
@@ -42,6 +44,10 @@ _EXCLUDE = {
     "attempts": 'AND a."id" <> ALL(%(attempts)s::bigint[])',
     "repos": 'AND r."repository_id" <> ALL(%(repos)s::bigint[])',
     "runs": 'AND a."run_id" <> ALL(%(runs)s::bigint[])',
+    # A runner without containers: not the jobs whose image their policy requires
+    # (apps/policies/images.py; the Python check after the lock stays the reference).
+    "host_only": """AND (COALESCE(j."spec" ->> 'image', '') = ''
+       OR COALESCE(NULLIF(pol."image_isolation", ''), %(isolation)s) <> 'required')""",
 }
 
 
@@ -76,6 +82,9 @@ def lock_next(
     sets = {"attempts": attempts, "repos": repos, "runs": runs}
     exclude = tuple(name for name, pks in sets.items() if pks)
     params.update((name, sorted(sets[name])) for name in exclude)
+    if CONTAINER_CAPABILITY not in caps:
+        exclude += ("host_only",)
+        params["isolation"] = default_image_isolation(environment)
     rows = fetch_prepared(_sql(exclude), params)
     if not rows:
         return None
