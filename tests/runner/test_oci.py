@@ -243,3 +243,15 @@ def test_the_time_limit_stops_and_removes_the_container(
     assert "started" in log
     assert completes(oci_plane)[0]["status"] == "TIMED_OUT"
     assert not containers_of(oci_plane.runner_id)
+
+
+def test_caches_and_artifacts_work_as_on_the_host(
+    oci_plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    cache = {"type": "deps", "key": "pip:oci", "paths": ["~/.cache/tool"], "read_only": False}
+    steps = ["mkdir -p ~/.cache/tool out; echo warm > ~/.cache/tool/f; echo built > out/a.txt"]
+    artifacts = [{"type": "file", "path": "out/*.txt"}]
+    run_job(oci_plane, repo, runner_dirs, steps, caches=[cache], artifacts=artifacts)
+    assert oci_plane.uploads["out/a.txt"] == b"built\n"
+    log = run_job(oci_plane, repo, runner_dirs, ["cat ~/.cache/tool/f"], caches=[cache])
+    assert completes(oci_plane)[1]["caches"][0]["hit"] is True and "warm" in log
