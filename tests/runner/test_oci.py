@@ -24,7 +24,7 @@ from tests.runner.fake_plane import FakePlane
 from tests.runner.oci import PLAIN_IMAGE, PYTHON_IMAGE, containers_of, needs_oci
 from tests.runner.test_isolation import CONNECT, FETCH, assert_allowlist_enforced
 
-pytestmark = needs_oci()
+pytestmark = [needs_oci(), pytest.mark.oci]
 
 OCI = ("--executor", "oci")
 
