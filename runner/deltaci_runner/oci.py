@@ -152,21 +152,26 @@ class OciExecutor:
     # -- host ----------------------------------------------------------------------------------
 
     def _cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.cli, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            env=_cli_env(),
-        )
+        """One short CLI call; a hung or missing CLI is an ExecutorError (the job fails
+        with the reason, the runner carries on)."""
+        try:
+            return subprocess.run(
+                [self.cli, *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+                env=_cli_env(),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ExecutorError(f"{os.path.basename(self.cli)} {args[0]}: {exc}") from None
 
     def probe(self) -> str | None:
         """Why containers cannot run here, or None when `<cli> info` answers."""
         try:
             result = self._cli("info", "--format", "{{json .}}", timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+        except ExecutorError as exc:
             return str(exc)
         if result.returncode != 0:
             return (result.stderr.strip() or f"exit {result.returncode}")[:300]
@@ -305,7 +310,10 @@ class OciExecutor:
             )
 
     def oom_kills(self, name: str) -> int:
-        pid = self._cli("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+        try:
+            pid = self._cli("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+        except ExecutorError:
+            return 0
         if not pid.isdigit() or pid == "0":
             return 0
         return _cgroup_oom_kills(int(pid))
@@ -323,12 +331,12 @@ class OciExecutor:
             self.remove(ctx.container)
 
     def remove(self, name: str) -> None:
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ExecutorError):
             self._cli("rm", "-f", *(("-t", "0") if self.podman else ()), name)
 
     def signal_job(self, name: str, sig: str) -> None:
         """SIGTERM to every process the job user has in the container (not its init)."""
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ExecutorError):
             user = f"{self.user.uid}:{self.user.gid}"
             self._cli("exec", "--user", user, name, "bash", "-c", f"kill -{sig} -1", timeout=10)
 
