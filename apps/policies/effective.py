@@ -37,6 +37,11 @@ def _pick(value, default):
     return default if value in (None, "", []) else value
 
 
+def default_image_isolation(environment: str) -> str:
+    """Jobs of prod repositories run only in their image unless their policy says otherwise."""
+    return "required" if environment == "prod" else "preferred"
+
+
 def effective_policy(policy=None, environment: str | None = None) -> EffectivePolicy:
     """`policy` is a Policy row or None (a repository without one gets the defaults).
     Images: `prod` repositories default to required isolation and digest-pinned images."""
@@ -44,6 +49,7 @@ def effective_policy(policy=None, environment: str | None = None) -> EffectivePo
     if environment is None:
         environment = policy.repository.environment if policy is not None else "dev"
     prod = environment == "prod"
+    isolation = default_image_isolation(environment)
     g = (lambda name: getattr(policy, name, None)) if policy is not None else (lambda name: None)
     ttl = _pick(g("lease_ttl_seconds"), s.DELTACI_LEASE_TTL_SECONDS)
     hb = _pick(g("heartbeat_interval_seconds"), s.DELTACI_HEARTBEAT_INTERVAL_SECONDS)
@@ -73,7 +79,7 @@ def effective_policy(policy=None, environment: str | None = None) -> EffectivePo
         ai_allow_forks=bool(g("ai_allow_forks")),
         build_tags=bool(g("build_tags")),
         required_jobs=list(_pick(g("required_jobs"), [])),
-        image_isolation=_pick(g("image_isolation"), "required" if prod else "preferred"),
+        image_isolation=_pick(g("image_isolation"), isolation),
         require_digest=_pick(g("require_digest"), prod),
     )
 

@@ -4,6 +4,8 @@ its row becomes the attempt with its job, run, repository and policy cached on i
 dispatch.py uses this on PostgreSQL only; the ORM path serves every database and is the
 reference this must match (tests/protocol/test_statements.py)."""
 
+from apps.policies.effective import default_image_isolation
+from apps.policies.images import CONTAINER_CAPABILITY
 from apps.runners import statements
 from apps.runs.models import JobAttempt, Repository
 from lib.db import fetch_prepared, models_from_row
@@ -16,7 +18,11 @@ def lock_next(
     `run_limit` (the run's own max_concurrency, as text); None if there is none."""
     sets = {"attempts": attempts, "repos": repos, "runs": runs}
     exclude = tuple(name for name, pks in sets.items() if pks)
-    params = statements.claim_params(environment, caps, sets)
+    isolation = ""
+    if CONTAINER_CAPABILITY not in caps:
+        exclude += ("host_only",)
+        isolation = default_image_isolation(environment)
+    params = statements.claim_params(environment, caps, sets, isolation)
     rows = fetch_prepared(statements.claim(exclude), params)
     if not rows:
         return None

@@ -15,13 +15,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q, TextField, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from apps.audit.actions import record
 from apps.policies import images
-from apps.policies.effective import EffectivePolicy, policy_for
+from apps.policies.effective import EffectivePolicy, default_image_isolation, policy_for
 from apps.runners import claimsql
 from apps.runners.jobspec import granted_body
 from apps.runners.leasing import Granted, count_live, lease_digest
@@ -76,10 +77,22 @@ def claim(runner: Runner, capabilities: list[str] | None = None) -> Granted | No
     return None
 
 
-def _queued(runner: Runner, passed: _Passed):
+def _queued(runner: Runner, caps: frozenset, passed: _Passed):
     qs = JobAttempt.objects.filter(
         state=AttemptState.QUEUED, run__repository__environment=runner.environment
     )
+    if images.CONTAINER_CAPABILITY not in caps:  # as claimsql's host_only, in the ORM
+        default = default_image_isolation(runner.environment)
+        qs = qs.annotate(
+            image_text=Coalesce(
+                KeyTextTransform("image", "job__spec"), Value(""), output_field=TextField()
+            ),
+            isolation=Coalesce(
+                NullIf("run__repository__policy__image_isolation", Value("")),
+                Value(default),
+                output_field=TextField(),
+            ),
+        ).exclude(Q(isolation="required") & ~Q(image_text=""))
     return passed.narrow(qs).order_by("run_created_at", "id")
 
 
@@ -106,7 +119,8 @@ def _claim_round(runner: Runner, caps: frozenset, passed: _Passed):
     """Any database: scan a page of queued attempts without a transaction, match
     capabilities in Python, then lock and grant in one short transaction (an empty poll
     writes nothing, which matters to SQLite's single writer)."""
-    rows = list(_queued(runner, passed).values_list("pk", "job__spec__runs_on")[:CLAIM_SCAN])
+    queued = _queued(runner, caps, passed)
+    rows = list(queued.values_list("pk", "job__spec__runs_on")[:CLAIM_SCAN])
     if not rows:
         return None
     more = _AGAIN if len(rows) == CLAIM_SCAN else None

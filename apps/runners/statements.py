@@ -19,7 +19,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from apps.policies.models import Policy
+from apps.policies.models import ImageIsolation, Policy
 from apps.runners.models import Lease, Runner
 from apps.runs.choices import ATTEMPT_REPORTING, LEASE_LIVE, AttemptState, LeaseState
 from apps.runs.models import Job, JobAttempt, Repository, Run
@@ -57,6 +57,11 @@ _EXCLUDE = {
     "attempts": f"AND {col(JobAttempt, 'id', 'a')} <> ALL(%(attempts)s::bigint[])",
     "repos": f"AND {col(Run, 'repository', 'r')} <> ALL(%(repos)s::bigint[])",
     "runs": f"AND {col(JobAttempt, 'run', 'a')} <> ALL(%(runs)s::bigint[])",
+    # A runner without containers: not the jobs whose image their policy requires
+    # (apps/policies/images.py; the Python check after the lock stays the reference).
+    "host_only": f"""AND (COALESCE({col(Job, "spec", "j")} ->> 'image', '') = ''
+       OR COALESCE(NULLIF({col(Policy, "image_isolation", "pol")}, ''), %(isolation)s)
+          <> %(required)s)""",
 }
 
 
@@ -86,13 +91,19 @@ FOR UPDATE OF a SKIP LOCKED
 """  # noqa: S608 - identifiers come from model metadata, values are parameters
 
 
-def claim_params(environment: str, caps: list[str], ruled_out: dict[str, set[int]]) -> dict:
+def claim_params(
+    environment: str, caps: list[str], ruled_out: dict[str, set[int]], isolation: str = ""
+) -> dict:
+    """`isolation`: the environment's default image_isolation, for a claim excluding
+    `host_only`."""
     params: dict[str, Any] = {
         "queued": AttemptState.QUEUED,
         "environment": environment,
         "caps": json.dumps(sorted(caps)),
     }
     params.update((name, sorted(pks)) for name, pks in ruled_out.items() if pks)
+    if isolation:
+        params.update(isolation=isolation, required=ImageIsolation.REQUIRED)
     return params
 
 
@@ -216,6 +227,8 @@ def samples() -> Iterator[tuple[str, str, dict]]:
         exclude = CLAIM_EXCLUSIONS[:n]
         ruled_out = {name: {0} for name in exclude}
         yield f"claim{exclude}", claim(exclude), claim_params("dev", [], ruled_out)
+        host = (*exclude, "host_only")  # a runner without containers
+        yield f"claim{host}", claim(host), claim_params("dev", [], ruled_out, "preferred")
     for related in LOOKUP_CHAINS:
         for lock in (False, True):
             sql, _ = lease_lookup(related, lock, connection.vendor)

@@ -20,7 +20,7 @@ from deltaci_runner.client import (
     UpgradeRequired,
     backoff_delays,
 )
-from deltaci_runner.executor import Executor
+from deltaci_runner.executor import Executor, ExecutorError
 from deltaci_runner.jlog import ContextLogger
 from deltaci_runner.jobuser import JobUser
 from deltaci_runner.worker import Worker
@@ -92,7 +92,13 @@ class Agent:
             self.log.info("reusing registration", runner_id=reg.runner_id)
         self.registration = reg
         self.plane.token = reg.token
-        removed = self.executor.attach(reg.runner_id)
+        try:
+            removed = self.executor.attach(reg.runner_id)
+        except ExecutorError as exc:  # retried at the next registration; jobs still run
+            self.log.warning(
+                "could not look for containers a previous instance left", error=str(exc)
+            )
+            removed = []
         if removed:
             self.log.warning("removed containers a previous instance left", containers=removed)
         return reg

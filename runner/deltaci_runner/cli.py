@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
-from deltaci_runner import __version__, capabilities, executor, jlog
+from deltaci_runner import __version__, capabilities, executor, jlog, leftovers
 from deltaci_runner.agent import Agent, AgentConfig, FatalError
 from deltaci_runner.jobuser import JobUserError, resolve
 from deltaci_runner.limits import parse_memory
@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     shutdown = threading.Event()
     install_signal_handlers(shutdown)
+    leftovers.become_subreaper()  # what jobs double-fork stays ours until each job's end
     try:
         return Agent(config, chosen, user, shutdown, log).run()
     except FatalError as exc:

@@ -14,7 +14,14 @@ from deltaci_runner.bwrap import SANDBOX_PATH, BwrapExecutor
 from deltaci_runner.jobuser import JobUser
 from deltaci_runner.limits import limit_prefix
 from deltaci_runner.oci import OciExecutor, find_cli
-from deltaci_runner.process import BASH, ExecutorError, HostExecutor, StepContext, StepProcess
+from deltaci_runner.process import (
+    BASH,
+    ExecutorError,
+    HostExecutor,
+    StepContext,
+    StepProcess,
+    die_with_runner,
+)
 
 __all__ = ["BwrapExecutor", "Executor", "ExecutorError", "OciExecutor", "ShellExecutor", "select"]
 
@@ -53,13 +60,6 @@ class ShellExecutor(HostExecutor):
             **self.user.popen_kwargs(),
         )
         return StepProcess(popen)
-
-
-def die_with_runner() -> list[str]:
-    """`setpriv --pdeathsig KILL`: the step's shell is SIGKILLed when the runner dies (its
-    double-forked children are found by the leftovers sweep of the next start)."""
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
 
 
 Executor = ShellExecutor | BwrapExecutor | OciExecutor

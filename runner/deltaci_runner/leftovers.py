@@ -1,18 +1,71 @@
-"""What a previous runner instance (or a finished job) left running: processes whose
-working directory or environment points into a job tree of this runner's work dir.
+"""What a previous runner instance (or a finished job) left running.
 
-Job processes get HOME, TMPDIR and their cwd inside `<work-dir>/job-XXXX/`, so they
-can be found again after the runner that started them was SIGKILLed. A job that changes
-directory and scrubs its environment escapes this sweep: the shell executor is for
-trusted code only (bwrap and containers need no sweep: their sandboxes die with them).
+While the runner lives it is a child subreaper (PR_SET_CHILD_SUBREAPER): whatever a job
+double-forks is re-parented to the runner, not to init, so after each job every child
+of the runner is a leftover, found without any cooperation from the job. After a crash
+that link is gone; then processes whose working directory or environment points into a
+job tree of the runner's work dir are found instead (job processes get HOME, TMPDIR and
+their cwd inside `<work-dir>/job-XXXX/`). A job that changes directory and scrubs its
+environment escapes that second sweep: the shell executor is for trusted code only
+(bwrap sandboxes die with the runner, containers are removed by label).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import time
 from pathlib import Path
+
+PR_SET_CHILD_SUBREAPER = 36
+_subreaper = False
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants of this process its children (Linux); False if refused.
+    Only the runner's own process does this (never a host embedding the agent)."""
+    global _subreaper
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        _subreaper = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        _subreaper = False
+    return _subreaper
+
+
+def children() -> list[int]:
+    """Pids whose parent is this process."""
+    own, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == own:
+                    found.append(int(entry))
+    return found
+
+
+def kill_orphans() -> list[int]:
+    """Between jobs the runner has no child of its own: SIGKILL every child (the orphans
+    a job left, adopted as subreaper) and reap them. Nothing unless a subreaper."""
+    if not _subreaper:
+        return []
+    killed = []
+    for pid in children():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.02)
+    return killed
 
 
 def _points_into(pid: str, prefix: bytes) -> bool:

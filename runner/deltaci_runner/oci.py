@@ -27,7 +27,13 @@ from typing import Any
 
 from deltaci_runner.jobuser import JobUser
 from deltaci_runner.limits import DEFAULT_NPROC, parse_cpus, parse_memory
-from deltaci_runner.process import ExecutorError, StepContext, StepProcess, signal_group
+from deltaci_runner.process import (
+    ExecutorError,
+    StepContext,
+    StepProcess,
+    die_with_runner,
+    signal_group,
+)
 from deltaci_runner.workspace import JobDirs
 
 JOB_MOUNT = Path("/deltaci/job")
@@ -146,20 +152,26 @@ class OciExecutor:
     # -- host ----------------------------------------------------------------------------------
 
     def _cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.cli, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        """One short CLI call; a hung or missing CLI is an ExecutorError (the job fails
+        with the reason, the runner carries on)."""
+        try:
+            return subprocess.run(
+                [self.cli, *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+                env=_cli_env(),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ExecutorError(f"{os.path.basename(self.cli)} {args[0]}: {exc}") from None
 
     def probe(self) -> str | None:
         """Why containers cannot run here, or None when `<cli> info` answers."""
         try:
             result = self._cli("info", "--format", "{{json .}}", timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+        except ExecutorError as exc:
             return str(exc)
         if result.returncode != 0:
             return (result.stderr.strip() or f"exit {result.returncode}")[:300]
@@ -298,7 +310,10 @@ class OciExecutor:
             )
 
     def oom_kills(self, name: str) -> int:
-        pid = self._cli("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+        try:
+            pid = self._cli("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+        except ExecutorError:
+            return 0
         if not pid.isdigit() or pid == "0":
             return 0
         return _cgroup_oom_kills(int(pid))
@@ -307,18 +322,21 @@ class OciExecutor:
         """Remove the job's container and stop its forwarder (always, however the job ended)."""
         if ctx.helper is not None:
             ctx.helper.kill()
-            ctx.helper.wait(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ctx.helper.wait(timeout=10)
+            if ctx.helper.stdout:
+                ctx.helper.stdout.close()
             ctx.helper = None
         if ctx.container:
             self.remove(ctx.container)
 
     def remove(self, name: str) -> None:
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ExecutorError):
             self._cli("rm", "-f", *(("-t", "0") if self.podman else ()), name)
 
     def signal_job(self, name: str, sig: str) -> None:
         """SIGTERM to every process the job user has in the container (not its init)."""
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ExecutorError):
             user = f"{self.user.uid}:{self.user.gid}"
             self._cli("exec", "--user", user, name, "bash", "-c", f"kill -{sig} -1", timeout=10)
 
@@ -337,13 +355,14 @@ class OciExecutor:
         from deltaci_runner.bwrap import PROXY_PORT
 
         argv = [self.nsenter, f"--net=/proc/{pid}/ns/net", f"--setuid={self.user.uid}"]
-        argv += [f"--setgid={self.user.gid}", "--", self.python, "-I", "-S"]
+        argv += [f"--setgid={self.user.gid}", "--", *die_with_runner(), self.python, "-I", "-S"]
         argv += [str(ctx.forwarder), "127.0.0.1", str(PROXY_PORT), str(ctx.proxy_socket)]
-        setpriv = shutil.which("setpriv")
-        if setpriv:  # dies with the runner
-            argv = [setpriv, "--pdeathsig", "KILL", *argv]
         ctx.helper = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            env={"LANG": "C.UTF-8"},
         )
         assert ctx.helper.stdout is not None
         if ctx.helper.stdout.readline().strip() != b"ready":
@@ -376,7 +395,11 @@ def _cgroup_oom_kills(pid: int) -> int:
 
 def _cli_env() -> dict[str, str]:
     """The CLI's own environment: enough to find its configuration, none of the runner's secrets."""
-    keep = ("PATH", "HOME", "XDG_RUNTIME_DIR", "CONTAINER_HOST", "DOCKER_HOST", "TMPDIR")
+    keep = (
+        "PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "CONTAINER_HOST",
+        "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "REGISTRY_AUTH_FILE", "DOCKER_HOST",
+        "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
+    )  # fmt: skip
     return {k: v for k, v in os.environ.items() if k in keep}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -55,6 +56,14 @@ class HostExecutor:
 
     def release(self, ctx: StepContext) -> None:
         return None
+
+
+def die_with_runner() -> list[str]:
+    """`setpriv --pdeathsig KILL` as a command prefix: the process is SIGKILLed when the
+    runner dies. Put it after any user switch (a credential change clears the setting);
+    double-forked children are found by the leftovers sweep of the next start."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
 
 
 def exit_code(returncode: int) -> int:

@@ -136,8 +136,9 @@ class Worker:
             self.heartbeater.stop()
             self.uploader.stop()
             self.spool.discard()
+            leftovers.kill_orphans()  # what a step double-forked, adopted as subreaper
             if self.dirs:
-                leftovers.kill_under(self.dirs.base)  # e.g. a step's setsid'd background
+                leftovers.kill_under(self.dirs.base)  # ... or what escaped that link
                 workspace.remove(self.dirs)
 
     def _ack(self) -> bool:

@@ -243,6 +243,7 @@ jobs:
 
 
 @needs_oci()
+@pytest.mark.oci
 def test_each_job_runs_in_its_declared_image(stack, token, tmp_path):
     """One run, jobs in two images (each proves it by the marker only its image has) and
     one whose image lacks the tool it calls: that one fails as tooling."""

@@ -186,3 +186,16 @@ def test_the_container_executors_verdicts_classify(line, klass, why):
     # the same words printed by the job itself, not the runner, do not count
     forged = classify(status="FAILED", exit_code=1, log_tail=line.encode(), job_name="a:x")
     assert not forged.detail.startswith(why) or "out of memory" in why
+
+
+def test_a_host_runner_reaches_past_many_jobs_it_may_not_take(make_run, runner_factory, repo):
+    """More required-image jobs than a claim examines do not hide a job without an image
+    from a host runner (they are filtered in the claim query, not one by one)."""
+    Policy.objects.filter(repository=repo).update(image_isolation="required")
+    make_run([job_spec(f"in-image-{n}") for n in range(105)])  # > CLAIM_ROUNDS x CLAIM_SCAN
+    make_run([job_spec("no-image", image="")])
+    host = Proto(runner_factory("host", capabilities=HOST_RUNNER))
+    assert host.take()["job_spec"]["name"] == "no-image"
+    assert host.lease().status_code == 204
+    box = Proto(runner_factory("box", capabilities=CONTAINER_RUNNER))
+    assert box.take()["job_spec"]["name"] == "in-image-0"

@@ -37,3 +37,15 @@ def test_a_finished_job_leaves_no_background_process(
     assert result.returncode == 0, result.stderr
     assert plane.bodies("/complete")[0]["status"] == "SUCCEEDED"
     assert not processes_with("1000.793")
+
+
+def test_a_background_process_that_left_its_tree_and_environment_is_killed_too(
+    plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    """Found as an orphan the runner adopted (child subreaper), not by any marker."""
+    step = "(setsid sh -c 'cd /; exec env -i sleep 1000.794' &); echo ok"
+    plane.add_job(str(repo.path), repo.sha, [step])
+    result = run_runner(plane, runner_dirs, "--executor", "shell")
+    assert result.returncode == 0, result.stderr
+    assert plane.bodies("/complete")[0]["status"] == "SUCCEEDED"
+    assert not processes_with("1000.794")

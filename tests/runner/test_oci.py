@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
-from http.server import ThreadingHTTPServer
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
 
 from tests.runner.conftest import (
     Repo,
@@ -20,7 +24,7 @@ from tests.runner.fake_plane import FakePlane
 from tests.runner.oci import PLAIN_IMAGE, PYTHON_IMAGE, containers_of, needs_oci
 from tests.runner.test_isolation import CONNECT, FETCH, assert_allowlist_enforced
 
-pytestmark = needs_oci()
+pytestmark = [needs_oci(), pytest.mark.oci]
 
 OCI = ("--executor", "oci")
 
@@ -243,3 +247,83 @@ def test_the_time_limit_stops_and_removes_the_container(
     assert "started" in log
     assert completes(oci_plane)[0]["status"] == "TIMED_OUT"
     assert not containers_of(oci_plane.runner_id)
+
+
+def test_caches_and_artifacts_work_as_on_the_host(
+    oci_plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
+) -> None:
+    cache = {"type": "deps", "key": "pip:oci", "paths": ["~/.cache/tool"], "read_only": False}
+    steps = ["mkdir -p ~/.cache/tool out; echo warm > ~/.cache/tool/f; echo built > out/a.txt"]
+    artifacts = [{"type": "file", "path": "out/*.txt"}]
+    run_job(oci_plane, repo, runner_dirs, steps, caches=[cache], artifacts=artifacts)
+    assert oci_plane.uploads["out/a.txt"] == b"built\n"
+    log = run_job(oci_plane, repo, runner_dirs, ["cat ~/.cache/tool/f"], caches=[cache])
+    assert completes(oci_plane)[1]["caches"][0]["hit"] is True and "warm" in log
+
+
+class _Registry(BaseHTTPRequestHandler):
+    """A registry on loopback that has no images: manifests are unknown, `private/*`
+    wants credentials."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/v2/":
+            self._answer(200, {})
+        elif self.path.startswith("/v2/private/"):
+            self._answer(
+                401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+            )
+        else:
+            self._answer(
+                404, {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}
+            )
+
+    do_HEAD = do_GET  # noqa: N815
+
+    def _answer(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="test"')
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))  # plain HTTP, for this one
+    yield host
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("deltaci-test/absent:1", "configuration"),  # manifest unknown
+        ("private/app:1", "configuration"),  # credentials refused
+        (None, "infrastructure"),  # nothing listens: the registry is unreachable
+    ],
+)
+def test_pull_failures_are_classified(
+    oci_plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs, registry: str, name, kind
+) -> None:
+    image = f"{registry}/{name}" if name else "127.0.0.1:1/deltaci-test/absent:1"
+    log = run_job(oci_plane, repo, runner_dirs, ["true"], image=image)
+    assert completes(oci_plane)[0]["status"] == "FAILED"
+    assert f"[deltaci] pulling {image}" in log
+    assert f"image pull failed ({kind})" in log, log
+    expected = (
+        "user: configuration" if kind == "configuration" else "infrastructure: image registry"
+    )
+    assert classify(log, None).startswith(expected)

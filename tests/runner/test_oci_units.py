@@ -95,3 +95,15 @@ def test_the_container_is_started_hardened(tmp_path: Path) -> None:
 def test_an_unknown_pull_policy_is_refused() -> None:
     with pytest.raises(ExecutorError):
         OciExecutor(JobUser("job", 1, 1), "podman", pull="sometimes")
+
+
+def test_a_cli_that_is_missing_or_hangs_is_an_executor_error(tmp_path: Path) -> None:
+    hangs = tmp_path / "hangs"
+    hangs.write_text("#!/bin/sh\nexec sleep 30\n")  # exec: the timeout kills it
+    hangs.chmod(0o755)
+    for cli in (str(tmp_path / "absent"), str(hangs)):
+        executor = OciExecutor(JobUser("job", 1, 1), cli)
+        with pytest.raises(ExecutorError):
+            executor._cli("ps", timeout=0.5)
+    assert OciExecutor(JobUser("job", 1, 1), str(tmp_path / "absent")).probe() is not None
+    assert OciExecutor(JobUser("job", 1, 1), str(tmp_path / "absent")).oom_kills("x") == 0
