@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served locally (no CDN)
     "apps.audit",
     "apps.policies",
     "apps.runs",
@@ -293,6 +295,22 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["lib.api_errors.StrictJSONParser"],
     "EXCEPTION_HANDLER": "lib.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The OpenAPI schema of the run API and the runner protocol: /api/schema/, browsable at
+# /api/docs/ (Swagger UI), its assets served from drf-spectacular-sidecar (no CDN; Redoc
+# is left out: its page loads web fonts from the internet).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Delta CI API",
+    "DESCRIPTION": "The run API (/api/v1/runs) and the runner protocol (/api/v1/internal, "
+    '/api/v1/runners/register). Errors are {"error": {"code", "message", "details"}}.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ArtifactTypeEnum": "apps.artifacts.models.ArtifactType.values"},
 }
 
 # --- Logging: one JSON object per line -------------------------------------------------

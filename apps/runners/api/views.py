@@ -7,6 +7,7 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 from apps.artifacts.logs import LogGap
 from apps.runners import dispatch, heartbeats, leasing, uploads
 from apps.runners.actions import RegistrationRefused, check_registration_token, do_register_runner
+from apps.runners.api import schema
 from apps.runners.api import serializers as s
 from apps.runners.api.auth import RunnerTokenAuthentication
 from apps.runners.api.protocol import ProtocolVersioned
@@ -87,6 +89,7 @@ class RegisterView(ProtocolVersioned, APIView):
     permission_classes: list = []
     parser_classes = [StrictJSONParser]
 
+    @extend_schema(**schema.REGISTER)
     def post(self, request):
         token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
         try:
@@ -116,6 +119,7 @@ class RegisterView(ProtocolVersioned, APIView):
 class LeaseView(RunnerView):
     serializer_class = s.LeaseRequestSerializer
 
+    @extend_schema(**schema.message(s.LeaseRequestSerializer, empty_ok=True))
     def post(self, request):
         data = self.message(request)
         runner = request.user
@@ -145,6 +149,7 @@ class LeaseView(RunnerView):
 class AckView(RunnerView):
     serializer_class = s.AckSerializer
 
+    @extend_schema(**schema.message(s.AckSerializer))
     def post(self, request):
         data = self.message(request)
         leasing.ack(request.user, data["lease_id"])
@@ -154,6 +159,7 @@ class AckView(RunnerView):
 class HeartbeatView(RunnerView):
     serializer_class = s.HeartbeatSerializer
 
+    @extend_schema(**schema.message(s.HeartbeatSerializer))
     def post(self, request):
         data = self.message(request)
         return Response(heartbeats.heartbeat(request.user, data["lease_id"], data.get("progress")))
@@ -162,6 +168,7 @@ class HeartbeatView(RunnerView):
 class CompleteView(RunnerView):
     serializer_class = s.CompleteSerializer
 
+    @extend_schema(**schema.message(s.CompleteSerializer))
     def post(self, request):
         data = self.message(request)
         keys = uploads.verified_keys(request.user, data["lease_id"], data.get("artifacts"))
@@ -172,6 +179,7 @@ class CompleteView(RunnerView):
 class CancelAckView(RunnerView):
     serializer_class = s.CancelAckSerializer
 
+    @extend_schema(**schema.message(s.CancelAckSerializer))
     def post(self, request):
         data = self.message(request)
         keys = uploads.verified_keys(request.user, data["lease_id"], data.get("artifacts"))
@@ -185,6 +193,7 @@ class LogView(RunnerView):
     parser_classes: list = []
     body_limit_setting = "DELTACI_MAX_LOG_CHUNK_BYTES"
 
+    @extend_schema(**schema.LOG)
     def post(self, request):
         lease_id = request.META.get("HTTP_X_DELTA_LEASE", "")
         self._lease_id = lease_id
@@ -210,6 +219,7 @@ class LogView(RunnerView):
 class ArtifactRequestView(RunnerView):
     serializer_class = s.ArtifactUploadSerializer
 
+    @extend_schema(**schema.message(s.ArtifactUploadSerializer, created=True))
     def post(self, request):
         data = self.message(request)
         answer = uploads.request_upload(request.user, data["lease_id"], data)

@@ -9,6 +9,7 @@ anonymous write is a 401 naming the scheme; browser sessions work too (with CSRF
 from django.conf import settings
 from django.db.models import Prefetch
 from django.urls import NoReverseMatch, reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
@@ -22,6 +23,7 @@ from apps.artifacts.models import Artifact
 from apps.audit.actions import actor_name
 from apps.runs import access
 from apps.runs.actions import RunError, do_create_run, do_rerun_run
+from apps.runs.api import schema
 from apps.runs.api.serializers import (
     RerunSerializer,
     RunListQuery,
@@ -86,6 +88,7 @@ class RunPagination(LimitOffsetPagination):
 
 
 class RunListView(RunApiView):
+    @extend_schema(**schema.LIST)
     def get(self, request):
         query = RunListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -103,6 +106,7 @@ class RunListView(RunApiView):
         rows = page.paginate_queryset(qs.order_by("-created_at", "-id"), request, view=self)
         return page.get_paginated_response([run_dict(r) for r in rows])
 
+    @extend_schema(**schema.TRIGGER)
     def post(self, request):
         ser = TriggerRunSerializer(data=self.body(request))
         ser.is_valid(raise_exception=True)
@@ -225,11 +229,13 @@ def run_detail(run: Run) -> dict:
 
 
 class RunDetailView(RunApiView):
+    @extend_schema(**schema.DETAIL)
     def get(self, request, run_id):
         return Response(run_detail(_visible_run(request, run_id)))
 
 
 class RunCancelView(RunApiView):
+    @extend_schema(**schema.CANCEL)
     def post(self, request, run_id):
         run = _visible_run(request, run_id)
         _require(request, run, "cancel_run")
@@ -241,6 +247,7 @@ class RunCancelView(RunApiView):
 
 
 class RunRerunView(RunApiView):
+    @extend_schema(**schema.RERUN)
     def post(self, request, run_id):
         run = _visible_run(request, run_id)
         _require(request, run, "rerun_run")
