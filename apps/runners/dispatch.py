@@ -215,7 +215,12 @@ def _refuse_image(attempt: JobAttempt, policy: EffectivePolicy) -> None:
     image = attempt.job.spec.get("image", "")
     message = f"image {image!r} is not allowed by the repository policy"
     if not states.transition(
-        states.ATTEMPT, attempt, AttemptState.CANCELED, why="image not allowed", summary=message
+        states.ATTEMPT,
+        attempt,
+        AttemptState.CANCELED,
+        why="image not allowed",
+        summary=message,
+        actor="system",
     ):
         return
     record(
@@ -232,8 +237,9 @@ def _refuse_image(attempt: JobAttempt, policy: EffectivePolicy) -> None:
         why="image not allowed",
         reason_code="IMAGE_NOT_ALLOWED",
         reason=message,
+        actor="system",
     )
-    engine.advance_run(attempt.run)
+    engine.advance_run(attempt.run, actor="system")
 
 
 def _grant(attempt: JobAttempt, runner: Runner, policy: EffectivePolicy) -> Granted | None:
@@ -258,9 +264,13 @@ def _grant(attempt: JobAttempt, runner: Runner, policy: EffectivePolicy) -> Gran
     )
     job, run = attempt.job, attempt.run
     if job.state == JobState.QUEUED:
-        states.transition(states.JOB, job, JobState.RUNNING, why="first attempt leased")
+        states.transition(
+            states.JOB, job, JobState.RUNNING, why="first attempt leased", actor="system"
+        )
     if run.state == RunState.QUEUED:
-        states.transition(states.RUN, run, RunState.RUNNING, why="first attempt leased")
+        states.transition(
+            states.RUN, run, RunState.RUNNING, why="first attempt leased", actor="system"
+        )
     record(
         "lease.grant",
         actor=actor,

@@ -23,7 +23,7 @@ from apps.runners import leasing
 from apps.runners.jobspec import max_runtime_seconds
 from apps.runners.models import Lease
 from apps.runs import engine, states
-from apps.runs.cancelling import do_cancel_run, stop_jobs
+from apps.runs.cancelling import do_supersede_run, stop_jobs
 from apps.runs.choices import (
     ATTEMPT_ACTIVE,
     ATTEMPT_LEASED,
@@ -36,6 +36,7 @@ from apps.runs.choices import (
     Trigger,
 )
 from apps.runs.models import JobAttempt, Run, StateEvent
+from apps.runs.planning import do_fail_planning
 from lib import wakeup
 from lib.db import write_transaction
 
@@ -233,18 +234,8 @@ def fail_stuck_planning(now: datetime | None = None) -> int:
     for run in Run.objects.filter(Exists(entered_long_ago), state=RunState.PLANNING)[:BATCH]:
         msg = f"planning did not finish within {int(PLANNING_TIMEOUT.total_seconds())}s"
         with write_transaction():
-            if not states.transition(
-                states.RUN,
-                run,
-                RunState.PLAN_FAILED,
-                why="planning timeout",
-                actor="supervisor",
-                plan_error=msg,
-            ):
+            if not do_fail_planning(run, msg, actor="supervisor", why="planning timeout"):
                 continue
-            states.transition(
-                states.RUN, run, RunState.FAILED, why="plan failed", actor="supervisor", reason=msg
-            )
             record(
                 "run.planning_timeout", run=run, limit_seconds=int(PLANNING_TIMEOUT.total_seconds())
             )
@@ -279,7 +270,7 @@ def supersede_runs() -> int:
         )
         if wanted is None:
             wanted = policies.get(run.repository_id).cancel_superseded
-        if wanted and do_cancel_run(run, actor="supervisor", cancel_reason=CancelReason.SUPERSEDED):
+        if wanted and do_supersede_run(run, actor="supervisor"):
             done += 1
     return done
 

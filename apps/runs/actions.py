@@ -20,7 +20,7 @@ class RunError(Exception):
 
 @transaction.atomic
 def do_add_repository(
-    name: str, url: str, *, default_branch: str = "main", actor: str = "system", **extra
+    name: str, url: str, *, actor: str, default_branch: str = "main", **extra
 ) -> Repository:
     repo = Repository.objects.create(name=name, url=url, default_branch=default_branch, **extra)
     Policy.objects.create(repository=repo)
@@ -38,7 +38,7 @@ def do_create_run(
     base_sha: str = "",
     pr_number: int | None = None,
     is_fork: bool = False,
-    actor: str = "system",
+    actor: str,
     rerun_of: Run | None = None,
     rerun_scope: str = "",
 ) -> tuple[Run, bool]:
@@ -76,7 +76,7 @@ def _dispatch_planning(run_id: int) -> None:
 
 
 def do_rerun_run(
-    run: Run, *, failed_only: bool = False, actor: str = "system", idempotency_key: str = ""
+    run: Run, *, actor: str, failed_only: bool = False, idempotency_key: str = ""
 ) -> tuple[Run, bool]:
     """A new run of the same commit (`attempt` + 1, `rerun_of` set). Failed-only reruns
     keep just the jobs that did not succeed and the jobs that need them."""
