@@ -190,7 +190,7 @@ def seed(env: dict[str, str], runners: int, attempts: int) -> list[tuple[int, st
     from apps.runners.actions import do_create_registration_token, do_register_runner
     from apps.runs.actions import do_add_repository
 
-    do_add_repository("bench", "/nonexistent/bench.git")
+    do_add_repository("bench", "/nonexistent/bench.git", actor="system")
     _, reg = do_create_registration_token(environment="dev")
     tokens = []
     for i in range(runners):

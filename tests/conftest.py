@@ -68,7 +68,7 @@ def _celery_eager():
 
 @pytest.fixture
 def repo(db):
-    return do_add_repository("demo", "/nonexistent/demo.git")
+    return do_add_repository("demo", "/nonexistent/demo.git", actor="system")
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def make_run(repo):
             event_key=f"test:{Run.objects.count()}",
             **fields,
         )
-        states.transition(states.RUN, run, RunState.PLANNING)
+        states.transition(states.RUN, run, RunState.PLANNING, actor="system")
         for pos, spec in enumerate(specs):
             Job.objects.create(
                 run=run,
@@ -141,8 +141,10 @@ def make_run(repo):
                 spec=spec,
                 state=JobState.PENDING,
             )
-        states.transition(states.RUN, run, RunState.QUEUED, plan={"jobs": specs, "skipped": []})
-        engine.advance_run(run)
+        states.transition(
+            states.RUN, run, RunState.QUEUED, plan={"jobs": specs, "skipped": []}, actor="system"
+        )
+        engine.advance_run(run, actor="system")
         run.refresh_from_db()
         return run
 

@@ -8,7 +8,4 @@ class OpsConfig(AppConfig):
     label = "ops"
 
     def ready(self) -> None:
-        from apps.ops import checks, events  # noqa: F401 - registers the system checks
-        from apps.runs import states
-
-        states.on_state_event(events.log_state_event)
+        from apps.ops import checks  # noqa: F401 - registers the system checks

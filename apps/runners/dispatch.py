@@ -234,7 +234,12 @@ def _refuse_image(attempt: JobAttempt, policy: EffectivePolicy, refused: images.
     message = refused.message
     why = refused.reason_code.lower().replace("_", " ")
     if not states.transition(
-        states.ATTEMPT, attempt, AttemptState.CANCELED, why=why, summary=message
+        states.ATTEMPT,
+        attempt,
+        AttemptState.CANCELED,
+        why=why,
+        summary=message,
+        actor="system",
     ):
         return
     record(
@@ -252,8 +257,9 @@ def _refuse_image(attempt: JobAttempt, policy: EffectivePolicy, refused: images.
         why=why,
         reason_code=refused.reason_code,
         reason=message,
+        actor="system",
     )
-    engine.advance_run(attempt.run)
+    engine.advance_run(attempt.run, actor="system")
 
 
 def _grant(
@@ -281,9 +287,13 @@ def _grant(
     )
     job, run = attempt.job, attempt.run
     if job.state == JobState.QUEUED:
-        states.transition(states.JOB, job, JobState.RUNNING, why="first attempt leased")
+        states.transition(
+            states.JOB, job, JobState.RUNNING, why="first attempt leased", actor="system"
+        )
     if run.state == RunState.QUEUED:
-        states.transition(states.RUN, run, RunState.RUNNING, why="first attempt leased")
+        states.transition(
+            states.RUN, run, RunState.RUNNING, why="first attempt leased", actor="system"
+        )
     record(
         "lease.grant",
         actor=actor,

@@ -22,8 +22,8 @@ from apps.policies.models import Policy
 from apps.runners import leasing
 from apps.runners.jobspec import max_runtime_seconds
 from apps.runners.models import Lease
-from apps.runs import engine, states
-from apps.runs.cancelling import do_cancel_run, stop_jobs
+from apps.runs import engine, planlease, states
+from apps.runs.cancelling import do_supersede_run, stop_jobs
 from apps.runs.choices import (
     ATTEMPT_ACTIVE,
     ATTEMPT_LEASED,
@@ -36,6 +36,8 @@ from apps.runs.choices import (
     Trigger,
 )
 from apps.runs.models import JobAttempt, Run, StateEvent
+from apps.runs.planning import do_fail_planning
+from apps.runs.tasks import plan_run
 from lib import wakeup
 from lib.db import write_transaction
 from lib.dispatch import dispatch_on_commit
@@ -230,13 +232,12 @@ def fail_stuck_planning(now: datetime | None = None) -> int:
         to_state=RunState.PLANNING,
         created_at__lte=now - PLANNING_TIMEOUT,
     )
-    from apps.runs.planning import fail_planning
 
     done = 0
     for run in Run.objects.filter(Exists(entered_long_ago), state=RunState.PLANNING)[:BATCH]:
         msg = f"planning did not finish within {int(PLANNING_TIMEOUT.total_seconds())}s"
         with write_transaction():
-            if not fail_planning(run, msg, why="planning timeout", actor="supervisor"):
+            if not do_fail_planning(run, msg, actor="supervisor", why="planning timeout"):
                 continue
             record(
                 "run.planning_timeout", run=run, limit_seconds=int(PLANNING_TIMEOUT.total_seconds())
@@ -249,17 +250,13 @@ def replan_lost_planning(now: datetime | None = None) -> int:
     """Runs whose planner stopped renewing its planning lease (its worker died) are
     planned again by a new task; after MAX_PLANNING_ATTEMPTS lost planners the run
     fails, so a repository that kills its planner cannot loop forever."""
-    from apps.runs import planlease
-    from apps.runs.planning import fail_planning
-    from apps.runs.tasks import plan_run
-
     now = now or timezone.now()
     done = 0
     for pk, token, attempts in planlease.lost(now, BATCH):
         with write_transaction():
             if attempts >= planlease.MAX_PLANNING_ATTEMPTS:
                 run = Run.objects.select_for_update().get(pk=pk)
-                if run.planning_token != token or not fail_planning(
+                if run.planning_token != token or not do_fail_planning(
                     run,
                     f"planning was interrupted {attempts} times (its worker was lost)",
                     why="planning lost",
@@ -305,7 +302,7 @@ def supersede_runs() -> int:
         )
         if wanted is None:
             wanted = policies.get(run.repository_id).cancel_superseded
-        if wanted and do_cancel_run(run, actor="supervisor", cancel_reason=CancelReason.SUPERSEDED):
+        if wanted and do_supersede_run(run, actor="supervisor"):
             done += 1
     return done
 

@@ -27,7 +27,7 @@ class RunError(Exception):
 
 @transaction.atomic
 def do_add_repository(
-    name: str, url: str, *, default_branch: str = "main", actor: str = "system", **extra
+    name: str, url: str, *, actor: str, default_branch: str = "main", **extra
 ) -> Repository:
     try:
         repourl.check(url)
@@ -50,7 +50,7 @@ def do_create_run(
     pr_number: int | None = None,
     is_fork: bool = False,
     untrusted_reason: str = "",
-    actor: str = "system",
+    actor: str,
     rerun_of: Run | None = None,
     rerun_scope: str = "",
 ) -> tuple[Run, bool]:
@@ -86,7 +86,7 @@ def do_create_run(
 
 
 def do_rerun_run(
-    run: Run, *, failed_only: bool = False, actor: str = "system", idempotency_key: str = ""
+    run: Run, *, actor: str, failed_only: bool = False, idempotency_key: str = ""
 ) -> tuple[Run, bool]:
     """A new run of the same commit (`attempt` + 1, `rerun_of` set). Failed-only reruns
     keep just the jobs that did not succeed and the jobs that need them."""

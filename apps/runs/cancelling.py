@@ -111,8 +111,9 @@ def cancel_superseded(run: Run, *, actor: str) -> list[int]:
         state__in=RUN_ACTIVE,
         created_at__lte=run.created_at,
     ).exclude(pk=run.pk)
-    done = []
-    for other in older:
-        if do_cancel_run(other, actor=actor, cancel_reason=CancelReason.SUPERSEDED):
-            done.append(other.pk)
-    return done
+    return [other.pk for other in older if do_supersede_run(other, actor=actor)]
+
+
+def do_supersede_run(run: Run, *, actor: str) -> bool:
+    """A newer run of the same ref makes this one pointless: cancel it as SUPERSEDED."""
+    return bool(do_cancel_run(run, actor=actor, cancel_reason=CancelReason.SUPERSEDED))

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from apps.policies.effective import policy_for
-from apps.runs import statements, states
+from apps.runs import recipes, statements, states
 from apps.runs.choices import (
     ATTEMPT_FAILED,
     ATTEMPT_HELD,
@@ -62,7 +62,9 @@ def queue_attempt(
         infra_retry=infra_retry,
         run_created_at=(run or job.run).created_at,
     )
-    states.transition(states.ATTEMPT, attempt, AttemptState.QUEUED, why=reason or "queued")
+    states.transition(
+        states.ATTEMPT, attempt, AttemptState.QUEUED, why=reason or "queued", actor="system"
+    )
     transaction.on_commit(notify_work)
     return attempt
 
@@ -102,9 +104,12 @@ def release_ready_jobs(run: Run) -> int:
                     why=f"need {names} did not succeed",
                     reason_code=NEED_FAILED,
                     reason=f"skipped because {names} did not succeed",
+                    actor="system",
                 )
             elif all(need_met(state, code) for _, state, code in needs):
-                if states.transition(states.JOB, job, JobState.QUEUED, why="needs met"):
+                if states.transition(
+                    states.JOB, job, JobState.QUEUED, why="needs met", actor="system"
+                ):
                     queue_attempt(job, run=run)
                     progressed = True
         changed += progressed
@@ -112,7 +117,7 @@ def release_ready_jobs(run: Run) -> int:
             return changed
 
 
-def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
+def resolve_attempt(attempt: JobAttempt, *, actor: str) -> None:
     """After an attempt ended: retry it (new attempt) or resolve its job, then advance
     the run. Infra failures spend the policy's infra budget; others the job's retries."""
     job, run = attempt.job, attempt.run  # the attempt's run: loaded with it, plan deferred
@@ -121,7 +126,9 @@ def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
         return
     state = attempt.state
     if state == AttemptState.SUCCEEDED:
-        states.transition(states.JOB, job, JobState.SUCCEEDED, why="attempt succeeded")
+        states.transition(
+            states.JOB, job, JobState.SUCCEEDED, why="attempt succeeded", actor="system"
+        )
         if attempt.attempt_number > 1:
             _mark_flaky_attempts(job)
     elif state in ATTEMPT_FAILED:
@@ -139,10 +146,16 @@ def resolve_attempt(attempt: JobAttempt, *, actor: str = "system") -> None:
         else:
             final = JobState.TIMED_OUT if state == AttemptState.TIMED_OUT else JobState.FAILED
             states.transition(
-                states.JOB, job, final, why=f"attempt {attempt.attempt_number} {state}"
+                states.JOB,
+                job,
+                final,
+                why=f"attempt {attempt.attempt_number} {state}",
+                actor="system",
             )
     elif state == AttemptState.CANCELED:
-        states.transition(states.JOB, job, JobState.CANCELED, why="attempt canceled")
+        states.transition(
+            states.JOB, job, JobState.CANCELED, why="attempt canceled", actor="system"
+        )
     advance_run(run, actor=actor)
 
 
@@ -179,7 +192,7 @@ def _open_job_states(run: Run) -> set[str]:
     }
 
 
-def advance_run(run: Run, *, actor: str = "system") -> None:
+def advance_run(run: Run, *, actor: str) -> None:
     """Release dependents and finalise the run when nothing more can happen. Called at
     the end of every attempt, so its two reads are prepared statements."""
     rows = fetch_prepared(statements.RUN_STATE, {"run": run.pk})
@@ -214,6 +227,8 @@ def advance_run(run: Run, *, actor: str = "system") -> None:
         reason = _broken_reason(sorted(n for skip, n in broken if not skip), len(broken))
         states.transition(states.RUN, run, RunState.FAILED, why=reason, actor=actor, reason=reason)
     else:
-        states.transition(
+        if states.transition(
             states.RUN, run, RunState.SUCCESS, why="all required jobs succeeded", actor=actor
-        )
+        ):
+            run_id = run.pk
+            transaction.on_commit(lambda: recipes.persist_recipe(run_id))

@@ -50,6 +50,7 @@ def claim(run: Run, token: str = "") -> str | None:
             run,
             RunState.PLANNING,
             why="planning started",
+            actor="system",
             planning_token=mine,
             planning_lease_until=until,
             planning_attempts=1,

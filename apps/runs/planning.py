@@ -3,6 +3,7 @@ persist the plan and its jobs. Git work happens outside any transaction; the pla
 persisted in one."""
 
 import logging
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -11,13 +12,14 @@ from apps.policies.effective import EffectivePolicy, policy_for
 from apps.runs import engine, planlease, states, trust
 from apps.runs.cancelling import cancel_superseded
 from apps.runs.choices import JobState, RunState, Trigger
-from apps.runs.models import Job, Recipe, Run
+from apps.runs.models import Job, Recipe, Repository, Run
 from apps.vcs.auth import clone_token_for
 from lib import gitmirror
 from lib.wakeup import notify_work
 from planner import PlanError, PlannerPolicy, plan_repository
 
 log = logging.getLogger(__name__)
+ACTOR = "system"  # what the planning task writes into the events it causes
 
 
 def planner_policy(policy: EffectivePolicy) -> PlannerPolicy:
@@ -30,6 +32,15 @@ def planner_policy(policy: EffectivePolicy) -> PlannerPolicy:
         max_jobs=settings.DELTACI_MAX_JOBS_PER_PLAN,
         max_config_bytes=settings.DELTACI_MAX_CONFIG_BYTES,
         caching_enabled=policy.caching_enabled,
+    )
+
+
+def sync_mirror(repo: Repository, *, refs: list[str] | None = None) -> Path:
+    """The repository's bare mirror, fetched now (with the GitHub App's token for private
+    GitHub repositories). The one place the control plane fetches: planning and
+    `manage.py trigger_run`; never inside a web request."""
+    return gitmirror.sync_mirror(
+        settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo), refs=refs
     )
 
 
@@ -100,28 +111,27 @@ def _plan(run: Run) -> None:
         else:
             plan, recipe = _plan_from_repository(run, policy)
     except PlanError as exc:
-        fail_planning(run, str(exc))
+        do_fail_planning(run, str(exc), actor=ACTOR)
         return
     except gitmirror.GitError as exc:
-        fail_planning(run, f"could not read the repository: {exc}")
+        do_fail_planning(run, f"could not read the repository: {exc}", actor=ACTOR)
         return
     except Exception:
         log.exception("planner crashed", extra={"run_id": run.pk})
-        fail_planning(run, "internal planner error (see the control plane's logs)")
+        do_fail_planning(run, "internal planner error (see the control plane's logs)", actor=ACTOR)
         return
     try:
         persist_plan(run, plan, recipe=recipe, policy=policy)
     except DatabaseError:  # rolled back: the run must not stay PLANNING
         log.exception("could not store the plan", extra={"run_id": run.pk})
-        fail_planning(run, "could not store the plan (see the control plane's logs)")
+        do_fail_planning(
+            run, "could not store the plan (see the control plane's logs)", actor=ACTOR
+        )
 
 
 def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict | None]:
     repo = run.repository
-    extra = [run.ref] if run.ref.startswith("refs/pull/") else []
-    mirror = gitmirror.sync_mirror(
-        settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo), refs=extra
-    )
+    mirror = sync_mirror(repo, refs=[run.ref] if run.ref.startswith("refs/pull/") else [])
     if not run.commit_sha:  # a run asked for by ref alone: resolved here, never in a request
         run.commit_sha = gitmirror.resolve(mirror, run.ref)
         Run.objects.filter(pk=run.pk).update(commit_sha=run.commit_sha)
@@ -139,20 +149,6 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
     data = plan.to_dict()
     data["commit"] = gitmirror.commit_summary(mirror, run.commit_sha)  # for the run page
     return data, plan.recipe if plan.source in ("discovery", "fallback") else None
-
-
-def persist_recipe(run_id: int, state: str) -> None:
-    """After a discovery-planned run succeeds, keep its recipe for the same fingerprint."""
-    if state != RunState.SUCCESS:
-        return
-    run = Run.objects.filter(pk=run_id).only("repository_id", "recipe", "plan").first()
-    if run is None or not run.recipe or not run.plan or not run.plan.get("fingerprint"):
-        return
-    Recipe.objects.get_or_create(
-        repository_id=run.repository_id,
-        fingerprint=run.plan["fingerprint"],
-        defaults={"recipe": run.recipe, "source_run_id": run_id},
-    )
 
 
 def failed_only_plan(previous: Run) -> dict:
@@ -198,10 +194,10 @@ def failed_only_plan(previous: Run) -> dict:
     return plan
 
 
-def fail_planning(
-    run: Run, message: str, *, why: str = "planning failed", actor: str = "system"
-) -> bool:
-    """PLANNING -> PLAN_FAILED -> FAILED, the message kept as the run's reason."""
+def do_fail_planning(run: Run, message: str, *, actor: str, why: str = "planning failed") -> bool:
+    """PLANNING -> PLAN_FAILED -> FAILED, keeping `message` as the planning error and the
+    run's reason. The one way a plan fails: the planning task and the supervisor's
+    planning timeout both call it. False when the run was no longer planning."""
     with transaction.atomic():
         if not states.transition(
             states.RUN, run, RunState.PLAN_FAILED, why=why, actor=actor, plan_error=message[:20000]
@@ -221,7 +217,7 @@ def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: Effective
     """Jobs (skipped ones too, with their reason), the plan, then queue what is ready."""
     run = Run.objects.select_for_update().select_related("repository").get(pk=run.pk)
     if run.state != RunState.PLANNING:
-        engine.advance_run(run)  # cancelled while planning: finalise
+        engine.advance_run(run, actor="system")  # cancelled while planning: finalise
         return
     rows = []
     for pos, j in enumerate(plan.get("jobs", [])):
@@ -261,10 +257,16 @@ def persist_plan(run: Run, plan: dict, *, recipe: dict | None, policy: Effective
         )
     Job.objects.bulk_create(rows)
     states.transition(
-        states.RUN, run, RunState.QUEUED, why=f"planned {offset} job(s)", plan=plan, recipe=recipe
+        states.RUN,
+        run,
+        RunState.QUEUED,
+        why=f"planned {offset} job(s)",
+        plan=plan,
+        recipe=recipe,
+        actor="system",
     )
-    engine.advance_run(run)
+    engine.advance_run(run, actor="system")
     supersede = plan.get("policies", {}).get("cancel_superseded", policy.cancel_superseded)
     if supersede and run.trigger in (Trigger.PUSH, Trigger.PULL_REQUEST):
-        cancel_superseded(run, actor="system")
+        cancel_superseded(run, actor=ACTOR)
     transaction.on_commit(notify_work)

@@ -12,6 +12,7 @@ transitions, and compiling them through the ORM cost several times more than run
 them.
 """
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from apps.runs.choices import AttemptState as A
 from apps.runs.choices import JobState as J
 from apps.runs.choices import LeaseState as L
 from apps.runs.choices import RunState as R
+from apps.runs.events import log_state_event
 from apps.runs.models import StateEvent
 from lib.db import fetch_prepared, insert
 
@@ -156,8 +158,10 @@ LEASE = Machine(
 
 MACHINES = {m.kind: m for m in (RUN, JOB, ATTEMPT, LEASE)}
 
-# Called with (run_id, new_state) after the transaction that moved a run commits, e.g.
-# to report the run's status to GitHub. Register from an AppConfig.ready().
+# The one hook, for cross-app reporting: called with (run_id, new_state) after the
+# transaction that moved a run commits. apps/vcs registers its GitHub reporting here
+# (in AppConfig.ready()), because runs may not import vcs (.importlinter). Everything
+# else a transition causes is an explicit call.
 _run_listeners: list[Callable[[int, str], None]] = []
 
 
@@ -167,20 +171,9 @@ def on_run_transition(listener: Callable[[int, str], None]) -> Callable[[int, st
     return listener
 
 
-# Called with each StateEvent as it is written, inside the transaction (e.g. to log it
-# once that commits). Register from an AppConfig.ready(); keep them cheap.
-_event_listeners: list[Callable[[Any], None]] = []
-
-
-def on_state_event(listener: Callable[[Any], None]) -> Callable[[Any], None]:
-    if listener not in _event_listeners:
-        _event_listeners.append(listener)
-    return listener
-
-
 def _notify_run_listeners(run_id: int, to: str) -> None:
     for listener in list(_run_listeners):
-        transaction.on_commit(lambda fn=listener: fn(run_id, to))
+        transaction.on_commit(functools.partial(listener, run_id, to))
 
 
 def _run_id(machine: Machine, obj: Any) -> int:
@@ -197,7 +190,7 @@ def transition(
     to: str,
     *,
     why: str = "",
-    actor: str = "system",
+    actor: str,
     only_from: Iterable[str] | None = None,
     **fields: Any,
 ) -> bool:
@@ -256,8 +249,7 @@ def _record(
             actor=str(actor)[:200],
         )
     )
-    for listener in _event_listeners:
-        listener(event)
+    log_state_event(event)
     obj.state = to
     for name, value in fields.items():
         setattr(obj, name, value)

@@ -37,7 +37,7 @@ def test_the_policies_page_validates_like_the_inline(admin, repo):
 
 
 def test_a_policy_added_on_the_policies_page_is_audited(admin, db):
-    other = do_add_repository("other", "/x.git")
+    other = do_add_repository("other", "/x.git", actor="system")
     Policy.objects.filter(repository=other).delete()
     data = form_data(admin.get("/admin/policies/policy/add/"))
     data.update(repository=str(other.pk), job_retries="2")

@@ -57,12 +57,14 @@ def credentials(transactional_db):
     """A superuser's API token (every run permission), a runner token, a registration
     token and a run, so generated requests get past authentication into the views."""
     admin = User.objects.create_superuser("root", password="x")
-    repo = do_add_repository("demo", "/nonexistent/demo.git")
+    repo = do_add_repository("demo", "/nonexistent/demo.git", actor="system")
     _, registration = do_create_registration_token()
     _, runner_token = do_register_runner(registration, name="r1", capabilities=[], version="t")
     from apps.runs.actions import do_create_run
 
-    do_create_run(repo, trigger="manual", ref="refs/heads/main", commit_sha="a" * 40)
+    do_create_run(
+        repo, trigger="manual", ref="refs/heads/main", commit_sha="a" * 40, actor="system"
+    )
     return {
         "api": f"Token {do_create_api_token(admin)[1]}",
         "runner": f"Bearer {runner_token}",

@@ -19,7 +19,7 @@ RUNS = "/api/v1/runs"
 
 @pytest.fixture
 def public_repo(db):
-    return do_add_repository("open", "/nonexistent/open.git", visibility="public")
+    return do_add_repository("open", "/nonexistent/open.git", visibility="public", actor="system")
 
 
 def trigger(client, **body):

@@ -70,7 +70,7 @@ def test_add_repo_refuses_a_helper_url(db):
     with pytest.raises(CommandError, match="remote helpers"):
         call_command("add_repo", "evil", "--url", "fd::17", stdout=io.StringIO())
     with pytest.raises(RunError):
-        do_add_repository("evil2", "ext::sh")
+        do_add_repository("evil2", "ext::sh", actor="system")
     assert not Repository.objects.exists()
 
 

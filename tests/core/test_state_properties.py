@@ -94,7 +94,9 @@ def test_random_transition_sequences_respect_the_tables(db, repo, runner, kind):
         changes = []
         for to, who, only in steps:
             obj = copies[who]
-            moved = states.transition(machine, obj, to, why="property", only_from=only)
+            moved = states.transition(
+                machine, obj, to, why="property", actor="test", only_from=only
+            )
             allowed = set(machine.sources(to))
             if only is not None:
                 allowed &= set(only)
@@ -119,5 +121,5 @@ def test_a_terminal_run_never_changes(db, repo, runner, to):
         row = fresh_row("run", repo, runner)
         Run.objects.filter(pk=row.pk).update(state=end)
         row.state = end
-        assert not states.transition(states.RUN, row, to)
+        assert not states.transition(states.RUN, row, to, actor="test")
         assert Run.objects.get(pk=row.pk).state == end

@@ -99,7 +99,7 @@ def test_it_refuses_forbidden_run_transitions(repo, to):
         if states.RUN.allows(frm, to):
             continue
         run = _run(repo, frm)
-        assert not states.transition(states.RUN, run, to)
+        assert not states.transition(states.RUN, run, to, actor="system")
         run.refresh_from_db()
         assert run.state == frm
     assert not StateEvent.objects.filter(to_state=to, kind="run").exists()
@@ -108,32 +108,34 @@ def test_it_refuses_forbidden_run_transitions(repo, to):
 def test_it_compares_with_the_database_not_the_stale_instance(repo):
     run = _run(repo, "QUEUED")
     stale_copy = Run.objects.get(pk=run.pk)
-    assert states.transition(states.RUN, run, "RUNNING")
+    assert states.transition(states.RUN, run, "RUNNING", actor="system")
     # The copy still says QUEUED; RUNNING -> SUCCESS is allowed from the real state.
-    assert states.transition(states.RUN, stale_copy, "SUCCESS")
+    assert states.transition(states.RUN, stale_copy, "SUCCESS", actor="system")
     ev = StateEvent.objects.filter(kind="run", to_state="SUCCESS").get()
     assert ev.from_state == "RUNNING"
     # ...and a terminal row refuses everything, whatever the instance believes.
     stale_copy.state = "RUNNING"
-    assert not states.transition(states.RUN, stale_copy, "FAILED")
+    assert not states.transition(states.RUN, stale_copy, "FAILED", actor="system")
 
 
 def test_it_stamps_timestamps(repo):
     run = _run(repo, "QUEUED")
-    states.transition(states.RUN, run, "RUNNING")
+    states.transition(states.RUN, run, "RUNNING", actor="system")
     run.refresh_from_db()
     assert run.started_at is not None
 
 
 def test_only_from_narrows_the_sources(repo):
     run = _run(repo, "RUNNING")
-    assert not states.transition(states.RUN, run, "FAILED", only_from=["QUEUED"])
-    assert states.transition(states.RUN, run, "FAILED", only_from=["RUNNING"])
+    assert not states.transition(states.RUN, run, "FAILED", only_from=["QUEUED"], actor="system")
+    assert states.transition(states.RUN, run, "FAILED", only_from=["RUNNING"], actor="system")
 
 
 def test_extra_fields_are_written_in_the_same_update_and_converted(repo):
     run = _run(repo, "RUNNING")
-    assert states.transition(states.RUN, run, "FAILED", reason="tests failed: ünïcode ✓")
+    assert states.transition(
+        states.RUN, run, "FAILED", reason="tests failed: ünïcode ✓", actor="system"
+    )
     fresh = Run.objects.get(pk=run.pk)
     assert (fresh.state, fresh.reason) == ("FAILED", "tests failed: ünïcode ✓")
     assert fresh.finished_at == run.finished_at and fresh.finished_at.tzinfo is not None
@@ -144,7 +146,7 @@ def test_it_refuses_sql_expressions_and_changes_nothing(repo):
 
     run = _run(repo, "RUNNING")
     with pytest.raises(TypeError):
-        states.transition(states.RUN, run, "FAILED", reason=F("ref"))
+        states.transition(states.RUN, run, "FAILED", reason=F("ref"), actor="system")
     run.refresh_from_db()
     assert run.state == "RUNNING" and not StateEvent.objects.filter(object_id=run.pk).exists()
 
@@ -152,9 +154,9 @@ def test_it_refuses_sql_expressions_and_changes_nothing(repo):
 def test_a_deleted_row_is_refused_not_an_error(repo):
     run = _run(repo, "RUNNING")
     Run.objects.filter(pk=run.pk).delete()
-    assert not states.transition(states.RUN, run, "FAILED")
+    assert not states.transition(states.RUN, run, "FAILED", actor="system")
     run.state = "PLANNING"  # a stale belief in a state that is not a source either
-    assert not states.transition(states.RUN, run, "FAILED")
+    assert not states.transition(states.RUN, run, "FAILED", actor="system")
 
 
 @pytest.mark.postgres
@@ -169,7 +171,13 @@ def test_it_lets_exactly_one_of_two_racing_threads_win(repo):
             try:
                 instance = Run.objects.get(pk=run_id)
                 barrier.wait()
-                wins.append((run_id, target, states.transition(states.RUN, instance, target)))
+                wins.append(
+                    (
+                        run_id,
+                        target,
+                        states.transition(states.RUN, instance, target, actor="system"),
+                    )
+                )
             except Exception as exc:  # pragma: no cover - reported below
                 errors.append(exc)
             finally:

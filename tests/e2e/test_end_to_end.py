@@ -51,7 +51,7 @@ def token(db):
 def project(tmp_path, config: str, name: str = "proj"):
     src = GitRepo(tmp_path / name)
     sha = src.commit({"ci.ai.yaml": config, "README.md": "hi\n"})
-    repo = do_add_repository(name, str(src.path), visibility=Visibility.PUBLIC)
+    repo = do_add_repository(name, str(src.path), visibility=Visibility.PUBLIC, actor="system")
     repo.policy.egress_mode = "open"
     repo.policy.save()
     return repo, sha

@@ -97,7 +97,7 @@ def test_it_lets_anyone_read_a_public_repository(private_run, clients):
 
 
 def test_it_keeps_members_of_one_repository_out_of_another(private_run, member, clients):
-    other = do_add_repository("other", "/nonexistent/other.git")
+    other = do_add_repository("other", "/nonexistent/other.git", actor="system")
     assert not other.members.filter(pk=member.pk).exists()
     assert b"other" not in clients["member"].get("/").content
 

@@ -57,9 +57,13 @@ def test_it_shows_the_planning_error_of_a_plan_failed_run(public, client):
     run = Run.objects.create(
         repository=public, trigger="push", event_key="k", ref="refs/heads/main", commit_sha=SHA
     )
-    states.transition(states.RUN, run, RunState.PLANNING)
+    states.transition(states.RUN, run, RunState.PLANNING, actor="system")
     states.transition(
-        states.RUN, run, RunState.PLAN_FAILED, plan_error="ci.ai.yaml: jobs.x.image: <not> allowed"
+        states.RUN,
+        run,
+        RunState.PLAN_FAILED,
+        plan_error="ci.ai.yaml: jobs.x.image: <not> allowed",
+        actor="system",
     )
     html = client.get(f"/runs/{run.pk}").content.decode()
     assert "Planning failed" in html

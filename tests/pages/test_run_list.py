@@ -22,7 +22,7 @@ def make(repo, n, **fields):
 
 
 def test_it_filters_by_repository_ref_state_and_trigger(public, operator, clients):
-    other = do_add_repository("other", "/x.git")
+    other = do_add_repository("other", "/x.git", actor="system")
     a = make(public, 2)
     b = make(public, 1, ref="refs/heads/dev", state="FAILED")
     c = make(other, 1, trigger="manual", state="FAILED")

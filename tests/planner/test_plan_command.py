@@ -112,7 +112,7 @@ def test_a_registered_repository_is_previewed_against_the_servers_base(repo, set
     first = repo.commit(FILES)
     green = repo.commit({"c/m.go": "package c\n"})
     repo.commit({"a/x.js": "2"})
-    registered = do_add_repository("proj", str(repo.path))
+    registered = do_add_repository("proj", str(repo.path), actor="system")
     with pytest.raises(CommandError) as error:
         run("--repo", "nope")
     assert error.value.returncode == 2 and "'nope' is neither a registered" in str(error.value)

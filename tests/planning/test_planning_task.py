@@ -3,10 +3,10 @@ ones with reasons), PLAN_FAILED with visible problems, recipes, cancel while pla
 
 import pytest
 
-from apps.runs import states
+from apps.runs import engine
 from apps.runs.actions import do_add_repository, do_create_run
 from apps.runs.cancelling import do_cancel_run
-from apps.runs.choices import RunState
+from apps.runs.choices import JobState, RunState
 from apps.runs.models import Recipe, Run
 from apps.runs.planning import do_plan_run
 from tests.gitrepo import GitRepo
@@ -40,11 +40,11 @@ def source(tmp_path):
 
 
 def _repo(source, name="proj"):
-    return do_add_repository(name, str(source.path))
+    return do_add_repository(name, str(source.path), actor="system")
 
 
 def _plan(repo, **kw) -> Run:
-    run, _ = do_create_run(repo, **kw)
+    run, _ = do_create_run(repo, actor="system", **kw)
     do_plan_run(run.pk)  # on_commit dispatch does not fire inside the test transaction
     run.refresh_from_db()
     return run
@@ -131,7 +131,7 @@ def test_it_fails_planning_with_every_problem_listed(db, mirror_dir, source, adm
 
 
 def test_it_fails_planning_when_the_repository_cannot_be_read(db, mirror_dir, tmp_path):
-    repo = do_add_repository("gone", str(tmp_path / "does-not-exist"))
+    repo = do_add_repository("gone", str(tmp_path / "does-not-exist"), actor="system")
     run = _plan(repo, trigger="manual", ref="refs/heads/main", commit_sha="b" * 40)
     assert run.state == RunState.FAILED and "could not read the repository" in run.plan_error
 
@@ -159,8 +159,10 @@ def test_it_keeps_a_recipe_after_a_discovered_run_succeeds(
     repo = _repo(source)
     run = _plan(repo, trigger="manual", ref="refs/heads/main", commit_sha=first)
     assert run.state == RunState.QUEUED and run.plan["source"] in ("discovery", "fallback")
+    run.jobs.update(state=JobState.SUCCEEDED)  # the jobs' outcome is not the subject here
     with django_capture_on_commit_callbacks(execute=True):
-        states.transition(states.RUN, run, RunState.SUCCESS)
+        engine.advance_run(run, actor="system")  # finalises the run: SUCCESS keeps the recipe
+    assert Run.objects.get(pk=run.pk).state == RunState.SUCCESS
     recipe = Recipe.objects.get(repository=repo)
     assert recipe.fingerprint == run.plan["fingerprint"]
     second = source.commit({"lib/__init__.py": "x = 1\n"})
@@ -173,7 +175,9 @@ def test_it_keeps_a_recipe_after_a_discovered_run_succeeds(
 
 def test_it_finalises_a_run_cancelled_while_planning(db, mirror_dir, source):
     sha = source.commit({"ci.ai.yaml": CONFIG})
-    run, _ = do_create_run(_repo(source), trigger="manual", ref="refs/heads/main", commit_sha=sha)
+    run, _ = do_create_run(
+        _repo(source), trigger="manual", ref="refs/heads/main", commit_sha=sha, actor="system"
+    )
     assert do_cancel_run(run, actor="tester")
     do_plan_run(run.pk)
     run.refresh_from_db()
@@ -184,10 +188,10 @@ def test_it_creates_one_run_per_trigger_key(db, mirror_dir, source):
     sha = source.commit({"ci.ai.yaml": CONFIG})
     repo = _repo(source)
     a, created_a = do_create_run(
-        repo, trigger="push", ref="refs/heads/main", commit_sha=sha, event_key="k1"
+        repo, trigger="push", ref="refs/heads/main", commit_sha=sha, event_key="k1", actor="system"
     )
     b, created_b = do_create_run(
-        repo, trigger="push", ref="refs/heads/main", commit_sha=sha, event_key="k1"
+        repo, trigger="push", ref="refs/heads/main", commit_sha=sha, event_key="k1", actor="system"
     )
     assert created_a and not created_b and a.pk == b.pk
 
@@ -228,7 +232,9 @@ def test_a_plan_the_database_refuses_fails_the_run_instead_of_leaving_it_plannin
     PLANNING forever."""
     repo = _repo(source)
     sha = "b" * 40
-    previous, _ = do_create_run(repo, trigger="manual", ref="refs/heads/main", commit_sha=sha)
+    previous, _ = do_create_run(
+        repo, trigger="manual", ref="refs/heads/main", commit_sha=sha, actor="system"
+    )
     job = {"name": "unit", "image": "python:3.12", "steps": ["true"], "needs": [], "retries": -1}
     Run.objects.filter(pk=previous.pk).update(
         plan={"source": "config", "jobs": [job], "skipped": []}, state=RunState.FAILED
@@ -241,6 +247,7 @@ def test_a_plan_the_database_refuses_fails_the_run_instead_of_leaving_it_plannin
         commit_sha=sha,
         rerun_of=previous,
         rerun_scope="failed",
+        actor="system",
     )
     do_plan_run(rerun.pk)
     rerun.refresh_from_db()

@@ -89,7 +89,7 @@ def test_a_forbidden_image_fails_with_its_reason(make_run, containers):
 
 
 def test_prod_repositories_default_to_required_isolation_and_digests(repo):
-    prod = do_add_repository("payments", "/nonexistent/p.git", environment="prod")
+    prod = do_add_repository("payments", "/nonexistent/p.git", environment="prod", actor="system")
     assert (policy_for(prod).image_isolation, policy_for(prod).require_digest) == (
         "required",
         True,

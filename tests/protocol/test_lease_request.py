@@ -90,7 +90,9 @@ def test_a_prod_runner_never_gets_a_dev_repositorys_job(make_run, runner_factory
     containers = ("os:linux", "executor:oci", "image:any")  # prod: images run isolated
     prod = Proto(runner_factory("prod", environment="prod", capabilities=containers))
     assert prod.lease().status_code == 204
-    prod_repo = do_add_repository("payments", "/nonexistent/p.git", environment="prod")
+    prod_repo = do_add_repository(
+        "payments", "/nonexistent/p.git", environment="prod", actor="system"
+    )
     pinned = "python@sha256:" + "a" * 64  # prod: images pinned by digest
     make_run([job_spec("prod-job", image=pinned)], repository=prod_repo)
     assert prod.take()["job_spec"]["name"] == "prod-job"
@@ -136,7 +138,7 @@ def test_it_holds_the_global_limit_of_live_leases(make_run, proto, settings):
 
 def test_it_holds_the_repository_limit_of_concurrent_jobs(make_run, proto, repo, runner_factory):
     Policy.objects.filter(repository=repo).update(max_concurrent_jobs=1)
-    other = do_add_repository("other", "/nonexistent/o.git")
+    other = do_add_repository("other", "/nonexistent/o.git", actor="system")
     make_run([job_spec("a"), job_spec("b")])
     make_run([job_spec("x")], repository=other)
     g = proto.take()
@@ -149,7 +151,7 @@ def test_it_holds_the_repository_limit_of_concurrent_jobs(make_run, proto, repo,
 
 def test_a_full_repository_never_holds_up_the_others(make_run, proto, repo):
     Policy.objects.filter(repository=repo).update(max_concurrent_jobs=1)
-    other = do_add_repository("other", "/nonexistent/o.git")
+    other = do_add_repository("other", "/nonexistent/o.git", actor="system")
     make_run([job_spec(f"a{i}") for i in range(200)])
     make_run([job_spec("x")], repository=other)
     assert proto.take()["job_spec"]["name"] == "a0"

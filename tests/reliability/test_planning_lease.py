@@ -30,8 +30,10 @@ def created(db, settings, tmp_path) -> Run:
     settings.DELTACI_MIRROR_DIR = tmp_path / "mirrors"
     source = GitRepo(tmp_path / "src")
     sha = source.commit({"ci.ai.yaml": CONFIG})
-    repo = do_add_repository("proj", str(source.path))
-    run, _ = do_create_run(repo, trigger="manual", ref="refs/heads/main", commit_sha=sha)
+    repo = do_add_repository("proj", str(source.path), actor="system")
+    run, _ = do_create_run(
+        repo, trigger="manual", ref="refs/heads/main", commit_sha=sha, actor="system"
+    )
     return run
 
 

@@ -158,7 +158,7 @@ def test_it_deletes_leftover_chunks_of_finished_attempts_only(repo, make_run, ru
 
 
 def test_it_applies_each_repository_its_own_policy(history):
-    other = do_add_repository("other", "/x.git")
+    other = do_add_repository("other", "/x.git", actor="system")
     Policy.objects.filter(repository=other).update(log_retention_days=60)
     Run.objects.filter(repository=history[0][0].repository).update(repository=other)
     report = cleanup(now=day(25))
@@ -168,7 +168,7 @@ def test_it_applies_each_repository_its_own_policy(history):
 
 
 def test_the_command_prints_what_it_deletes_and_can_be_limited(history):
-    do_add_repository("other", "/x.git")
+    do_add_repository("other", "/x.git", actor="system")
     out = StringIO()
     call_command("cleanup_retention", "--dry-run", stdout=out)
     text = out.getvalue()

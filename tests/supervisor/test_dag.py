@@ -79,12 +79,12 @@ def test_a_plan_whose_jobs_were_all_skipped_by_the_planner_succeeds(repo):
     run = Run.objects.create(
         repository=repo, trigger="push", event_key="e", ref="r", commit_sha="a" * 40
     )
-    states.transition(states.RUN, run, "PLANNING")
+    states.transition(states.RUN, run, "PLANNING", actor="system")
     Job.objects.create(
         run=run, name="web:test", state="SKIPPED", required=False, reason_code="NOT_AFFECTED"
     )
-    states.transition(states.RUN, run, "QUEUED")
-    advance_run(run)
+    states.transition(states.RUN, run, "QUEUED", actor="system")
+    advance_run(run, actor="system")
     assert Run.objects.get(pk=run.pk).state == "SUCCESS"
 
 
@@ -94,7 +94,7 @@ def test_a_need_skipped_by_the_planner_counts_as_met(make_run):
     JobAttempt.objects.filter(job__name="docs").update(state="CANCELED")
     from apps.runs.engine import advance_run
 
-    advance_run(run)
+    advance_run(run, actor="system")
     assert job_states(run)["test"] == "QUEUED"
 
 
@@ -148,7 +148,7 @@ def test_a_run_cancelled_while_planning_is_finalised(repo):
     run = Run.objects.create(
         repository=repo, trigger="push", event_key="e", ref="r", commit_sha="a" * 40
     )
-    states.transition(states.RUN, run, "PLANNING")
+    states.transition(states.RUN, run, "PLANNING", actor="system")
     assert do_cancel_run(run, actor="user:op")
     assert Run.objects.get(pk=run.pk).state == "CANCELED"
 

@@ -156,7 +156,7 @@ def test_planning_that_takes_too_long_fails_the_run(repo, clock):
         repository=repo, trigger="manual", event_key="k", ref="refs/heads/main", commit_sha=SHA
     )
     clock.shift(timedelta(hours=2))  # waited in CREATED: that is not planning time
-    states.transition(states.RUN, run, "PLANNING")
+    states.transition(states.RUN, run, "PLANNING", actor="system")
     clock.shift(timedelta(minutes=14))
     assert supervise_once()["planning_failed"] == 0
     clock.shift(timedelta(minutes=1))

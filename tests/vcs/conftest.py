@@ -83,6 +83,7 @@ def gh_repo(db, settings, tmp_path):
         str(tmp_path / "missing.git"),
         default_branch="master",
         github_full_name=FULL_NAME,
+        actor="system",
     )
 
 

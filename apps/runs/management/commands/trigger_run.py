@@ -1,10 +1,9 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.runs.actions import do_create_run
 from apps.runs.choices import Trigger
 from apps.runs.models import Repository
-from apps.vcs.auth import clone_token_for
+from apps.runs.planning import sync_mirror
 from lib import gitmirror
 
 
@@ -33,10 +32,7 @@ class Command(BaseCommand):
             raise CommandError("--sha must be a full 40-character commit id")
         if not sha:
             try:
-                mirror = gitmirror.sync_mirror(
-                    settings.DELTACI_MIRROR_DIR, repo.name, repo.url, token=clone_token_for(repo)
-                )
-                sha = gitmirror.resolve(mirror, ref)
+                sha = gitmirror.resolve(sync_mirror(repo), ref)
             except gitmirror.GitError as exc:
                 raise CommandError(f"cannot resolve {ref!r}: {exc}") from None
         base = opts["base"].lower()
