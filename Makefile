@@ -1,5 +1,5 @@
 # Shortcuts for developers; the README's two commands need only python3 and git.
-.PHONY: up test lint format migrations bench
+.PHONY: up test lint format migrations bench images smoke
 
 up:
 	python3 dev.py up
@@ -21,3 +21,11 @@ migrations:
 bench:
 	.venv/bin/python bench/planning_scale.py
 	.venv/bin/python bench/lease_throughput.py
+
+# Container images (podman or docker); DELTACI_BASE=debian where no image registry is reachable.
+images:
+	deploy/build-images.sh
+
+# The Compose stack for real: build, start, a dogfood run to SUCCESS, tear down (deploy/smoke.sh).
+smoke:
+	deploy/smoke.sh

@@ -15,6 +15,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from deltaci.version import VERSION
+
 BROKER_TIMEOUT_SECONDS = 1.0  # connect and answer: two round trips at most, ~2 s total
 _LOCAL_TRANSPORTS = ("", "filesystem", "memory")
 
@@ -22,7 +24,7 @@ _LOCAL_TRANSPORTS = ("", "filesystem", "memory")
 @never_cache
 @require_safe
 def healthz(request):
-    return JsonResponse({"status": "ok"})
+    return JsonResponse({"status": "ok", "version": VERSION})
 
 
 def database_error() -> str | None:

@@ -1,13 +1,17 @@
-#!/usr/bin/env bash
-# Build a minimal Debian image without any registry: mmdebstrap makes a root filesystem
-# (Essential packages, bash, plus PACKAGEs) and `podman import` turns it into image TAG.
-# The image carries /etc/deltaci-image containing TAG, so a job can prove which image it
-# ran in. Cached in podman's image store: nothing is done when TAG already exists.
+#!/bin/sh
+# deploy/debian-image.sh TAG [PACKAGE…]
 #
-#   deploy/debian-image.sh TAG [PACKAGE...]
-#   DEBIAN_SUITE=bookworm (default: the host's), DEBIAN_MIRROR=http://deb.debian.org/debian
-#   CONTAINER_CLI=podman (or docker)
-set -euo pipefail
+# A minimal Debian image built from Debian packages alone — no image registry needed, as
+# on an air-gapped network with a local Debian mirror: mmdebstrap makes the root
+# filesystem (variant minbase plus the packages), `podman import` turns it into TAG. The
+# image carries /etc/deltaci-image containing TAG, so a job can prove which image it ran
+# in. Nothing is done when TAG already exists (delete it to rebuild).
+#
+# Environment: DEBIAN_SUITE (default bookworm), DEBIAN_MIRROR (default: the host's apt
+# sources), DEBIAN_IMAGE_LABEL (optional KEY=VALUE added to the image), CONTAINER_ENGINE
+# (or CONTAINER_CLI; podman by default; docker imports the same way).
+# Needs root (or podman unshare) and mmdebstrap; about 20 s with a near mirror.
+set -eu
 
 if [ "$#" -lt 1 ] || [ -z "$1" ]; then
   echo "usage: $0 TAG [PACKAGE...]" >&2
@@ -15,33 +19,36 @@ if [ "$#" -lt 1 ] || [ -z "$1" ]; then
 fi
 tag="$1"
 shift
-cli="${CONTAINER_CLI:-podman}"
 case "$tag" in
-  *[!A-Za-z0-9._/:@-]*) echo "$0: invalid tag: $tag" >&2; exit 2 ;;
+  *[!A-Za-z0-9._/:@-]*|-*) echo "debian-image: bad tag: $tag" >&2; exit 2 ;;
 esac
+include=""
 for pkg in "$@"; do
   case "$pkg" in
-    ""|-*|*[!A-Za-z0-9.+-]*) echo "$0: invalid package name: $pkg" >&2; exit 2 ;;
+    *[!A-Za-z0-9.+-]*|-*) echo "debian-image: bad package name: $pkg" >&2; exit 2 ;;
   esac
+  include="${include:+$include,}$pkg"
 done
-
-if "$cli" image inspect "$tag" >/dev/null 2>&1; then
-  echo "$tag: already built"
+engine="${CONTAINER_ENGINE:-${CONTAINER_CLI:-podman}}"
+if "$engine" image inspect "$tag" >/dev/null 2>&1; then
+  echo "debian-image: $tag exists, kept"
   exit 0
 fi
 
-suite="${DEBIAN_SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")}"
-mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-include="bash"
-for pkg in "$@"; do include="$include,$pkg"; done
-
-tarball="$(mktemp --suffix=.tar)"
-trap 'rm -f "$tarball"' EXIT
-mmdebstrap --quiet --variant=essential --include="$include" \
+suite="${DEBIAN_SUITE:-bookworm}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+set -- --variant=minbase --format=tar --quiet \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
   --customize-hook="echo '$tag' > \"\$1/etc/deltaci-image\"" \
-  --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*' \
-  "$suite" "$tarball" "$mirror"
-"$cli" import --quiet --change 'CMD ["/bin/bash"]' \
-  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-  "$tarball" "$tag" >/dev/null
-echo "$tag: built"
+  --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*'
+[ -n "$include" ] && set -- "$@" --include="$include"
+# shellcheck disable=SC2086 # DEBIAN_MIRROR may name several sources on purpose
+mmdebstrap "$@" "$suite" "$work/rootfs.tar" ${DEBIAN_MIRROR:-}
+
+set -- --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/sh"]'
+[ -n "${DEBIAN_IMAGE_LABEL:-}" ] && set -- "$@" --change "LABEL $DEBIAN_IMAGE_LABEL"
+"$engine" import "$@" "$work/rootfs.tar" "$tag" >/dev/null
+echo "debian-image: built $tag ($suite${include:+: $include})"

@@ -27,6 +27,9 @@ case "$role" in
   manage)
     exec python manage.py "$@"
     ;;
+  version|--version)
+    exec python -c 'from deltaci.version import VERSION; print(VERSION)'
+    ;;
   *)
     exec "$role" "$@"
     ;;

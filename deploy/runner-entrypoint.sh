@@ -3,6 +3,10 @@
 # $DELTACI_REGISTRATION_TOKEN_FILE (a mounted Secret or the Compose bootstrap volume).
 set -eu
 
+case "${1:-}" in
+  --version|version) exec deltaci-runner --version ;;
+esac
+
 if [ -z "${DELTACI_REGISTRATION_TOKEN:-}" ] && [ -n "${DELTACI_REGISTRATION_TOKEN_FILE:-}" ]; then
   i=0
   while [ ! -s "$DELTACI_REGISTRATION_TOKEN_FILE" ]; do

@@ -7,6 +7,8 @@ import time
 import pytest
 from django.db import OperationalError
 
+from deltaci.version import VERSION
+
 REDIS = "redis://127.0.0.1:6379/0"
 
 
@@ -29,7 +31,7 @@ def silent_server():
 def test_it_is_alive_without_touching_anything(client, settings):
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{closed_port()}/0"
     resp = client.get("/healthz")
-    assert resp.status_code == 200 and resp.json() == {"status": "ok"}
+    assert resp.status_code == 200 and resp.json() == {"status": "ok", "version": VERSION}
     assert "no-cache" in resp["Cache-Control"]
     assert client.head("/healthz").status_code == 200
 

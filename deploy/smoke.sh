@@ -1,0 +1,175 @@
+#!/bin/sh
+# deploy/smoke.sh — the Compose stack for real (make smoke): build (or reuse) the images,
+# start deploy/docker-compose.yml with podman-compose (PostgreSQL, Redis, an S3 store,
+# migrate, bootstrap, web, worker, beat, runner), wait for /readyz, run this repository's
+# own pipeline (ci.ai.yaml) through the runner container to SUCCESS, check that its log
+# and an artifact landed in the S3 store, and tear everything down, volumes included.
+#
+# PostgreSQL, Redis and the S3 store (moto's server) come from an image built from
+# Debian packages for this test only (deploy/smoke/): the Compose file keeps the official
+# images for users. Exit 0 on success; on failure the services' logs are printed.
+#
+# Environment: everything deploy/build-images.sh reads (DELTACI_BASE defaults to debian
+# here), COMPOSE (default: podman-compose, from .venv if there), SMOKE_PROJECT (compose
+# project name, default deltaci-smoke), SMOKE_LABEL (KEY=VALUE put on every container),
+# SMOKE_PORT (web on 127.0.0.1, default: a free port), SMOKE_KEEP=1 (leave it running),
+# SMOKE_TIMEOUT (seconds for the run, default 600).
+set -eu
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+started="$(date +%s)"
+say() { printf 'smoke: [%4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
+fail() { say "FAILED: $*"; exit 1; }
+
+export DELTACI_BASE="${DELTACI_BASE:-debian}"
+project="${SMOKE_PROJECT:-deltaci-smoke}"
+compose_bin="${COMPOSE:-}"
+if [ -z "$compose_bin" ]; then
+  if [ -x "$root/.venv/bin/podman-compose" ]; then compose_bin="$root/.venv/bin/podman-compose"
+  else compose_bin=podman-compose; fi
+fi
+command -v "$compose_bin" >/dev/null 2>&1 || fail "no podman-compose (pip install -r requirements.txt)"
+python="${PYTHON:-python3}"
+
+# --- images ---------------------------------------------------------------------------------
+say "images (DELTACI_BASE=$DELTACI_BASE)"
+tags="$("$root/deploy/build-images.sh" | tail -n 2)"
+control_image="$(echo "$tags" | sed -n 1p)"
+runner_image="$(echo "$tags" | sed -n 2p)"
+services_base="${DEBIAN_BASE_PREFIX:-localhost/deltaci-base/}smoke-services:bookworm"
+services_image="${SMOKE_SERVICES_IMAGE:-${IMAGE_PREFIX:-deltaci/}smoke-services:bookworm}"
+DEBIAN_IMAGE_LABEL="${IMAGE_LABEL:-}" "$root/deploy/debian-image.sh" "$services_base" \
+  postgresql redis-server python3 python3-venv ca-certificates
+moto="$(grep -E '^moto\[server\]==' requirements.txt || echo 'moto[server]')"
+set -- build --network host --secret "id=ca_bundle,src=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" \
+  -f deploy/smoke/services.Dockerfile --ignorefile deploy/smoke/services.Dockerfile.dockerignore \
+  --build-arg "BASE=$services_base" --build-arg "MOTO_REQUIREMENT=$moto" -t "$services_image" --layers
+[ -n "${IMAGE_LABEL:-}" ] && set -- "$@" --label "$IMAGE_LABEL"
+podman "$@" . >/dev/null
+say "images ready: $control_image $runner_image $services_image"
+
+# --- a private copy of the Compose file, its env file and the dogfood repository ----------
+work="$(mktemp -d "${TMPDIR:-/tmp}/deltaci-smoke.XXXXXX")"
+cp deploy/docker-compose.yml deploy/smoke/compose.smoke.yml "$work/"
+git clone -q --bare "$root" "$work/deltaci.git"
+base_sha="$(git rev-parse HEAD)"
+# A change to dev.py only: the diff-aware plan runs compile (with its artifact) and lint.
+git clone -q "$work/deltaci.git" "$work/checkout"
+echo "# smoke test $(date -u +%FT%TZ)" >> "$work/checkout/dev.py"
+git -C "$work/checkout" -c user.name=smoke -c user.email=smoke@localhost commit -qam "smoke: touch dev.py"
+git -C "$work/checkout" push -q origin HEAD:refs/heads/smoke
+head_sha="$(git -C "$work/checkout" rev-parse HEAD)"
+rm -rf "$work/checkout"
+chown -R 10001:10001 "$work/deltaci.git"  # the containers' user owns it (git's safe.directory)
+
+port="${SMOKE_PORT:-$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+secret() { "$python" -c 'import secrets; print(secrets.token_hex(24))'; }
+cat > "$work/.env" <<ENV
+DELTACI_ENV=prod
+SECRET_KEY=$(secret)$(secret)
+DELTACI_SECRETS_KEY=$("$python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')
+ALLOWED_HOSTS=localhost,127.0.0.1,web
+DELTACI_PUBLIC_URL=http://127.0.0.1:$port
+CSRF_TRUSTED_ORIGINS=http://127.0.0.1:$port
+SESSION_COOKIE_SECURE=false
+CSRF_COOKIE_SECURE=false
+POSTGRES_PASSWORD=$(secret)
+REDIS_PASSWORD=$(secret)
+MINIO_ROOT_PASSWORD=$(secret)
+GITHUB_WEBHOOK_SECRET=$(secret)
+DELTACI_HTTP_BIND=127.0.0.1
+DELTACI_HTTP_PORT=$port
+WEB_CONCURRENCY=2
+CELERY_WORKER_CONCURRENCY=2
+DELTACI_IMAGE=$control_image
+DELTACI_RUNNER_IMAGE=$runner_image
+SMOKE_SERVICES_IMAGE=$services_image
+SMOKE_REPO=$work/deltaci.git
+SMOKE_LABEL=${SMOKE_LABEL:-io.deltaci.smoke=1}
+ENV
+chmod 600 "$work/.env"
+
+compose() { "$compose_bin" -p "$project" -f "$work/docker-compose.yml" -f "$work/compose.smoke.yml" "$@"; }
+container() { podman ps -aq --filter "label=io.podman.compose.project=$project" \
+  --filter "label=io.podman.compose.service=$1" | head -n 1; }
+in_service() { service="$1"; shift; podman exec "$(container "$service")" "$@"; }
+
+teardown() {
+  status=$?
+  if [ "$status" -ne 0 ]; then
+    for svc in migrate bootstrap web worker beat runner; do
+      c="$(container "$svc")"
+      [ -n "$c" ] && { echo "--- logs of $svc (last 40 lines)"; podman logs --tail 40 "$c" 2>&1; }
+    done
+  fi
+  if [ "${SMOKE_KEEP:-0}" = 1 ]; then
+    say "kept running: project $project, web on http://127.0.0.1:$port, files in $work"
+    return
+  fi
+  say "tearing down (volumes included)"
+  compose down -v -t 5 >/dev/null 2>&1 || true
+  podman volume ls -q --filter "label=io.podman.compose.project=$project" | xargs -r podman volume rm -f >/dev/null
+  podman network ls -q --filter "label=io.podman.compose.project=$project" | xargs -r podman network rm >/dev/null
+  rm -rf "$work"
+  say "done (exit $status)"
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+# --- start ------------------------------------------------------------------------------------
+# podman before 4.6 cannot wait for a container to be healthy (podman-compose ignores
+# `service_healthy` there, and without systemd nothing runs the health checks), so the
+# data services are started first and their health checks run here.
+healthy() {
+  for svc in "$@"; do
+    i=0
+    until podman healthcheck run "$(container "$svc")" >/dev/null 2>&1; do
+      i=$((i + 1)); [ "$i" -le 90 ] || fail "$svc never became healthy"; sleep 1
+    done
+  done
+}
+say "starting postgres, redis, S3"
+compose up -d --no-build postgres redis minio >/dev/null 2>&1
+healthy postgres redis minio
+say "starting migrate, bootstrap, web, worker, beat, runner"
+compose up -d --no-build >"$work/up.log" 2>&1 || { cat "$work/up.log"; fail "compose up"; }
+i=0
+until "$python" -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:$port/readyz', timeout=3).status != 200)" 2>/dev/null; do
+  i=$((i + 1)); [ "$i" -le 120 ] || fail "/readyz never answered 200"; sleep 1
+done
+say "/readyz is 200"
+healthy web
+
+# --- the dogfood run --------------------------------------------------------------------------
+in_service web python manage.py add_repo deltaci --url /srv/deltaci.git --visibility public >/dev/null
+run_id="$(in_service web python manage.py trigger_run deltaci --ref refs/heads/smoke \
+  --sha "$head_sha" --base "$base_sha" | tail -n 1)"
+say "run $run_id triggered ($base_sha..$head_sha)"
+deadline=$(( $(date +%s) + ${SMOKE_TIMEOUT:-600} ))
+state=""
+while :; do
+  state="$("$python" -c "import json, urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:$port/api/v1/runs/$run_id', timeout=5))['state'])" 2>/dev/null || true)"
+  case "$state" in SUCCESS|FAILED|CANCELED|TIMEOUT|PLAN_FAILED) break ;; esac
+  [ "$(date +%s)" -lt "$deadline" ] || fail "run $run_id still ${state:-unknown} after ${SMOKE_TIMEOUT:-600} s"
+  sleep 3
+done
+"$python" -c "
+import json, urllib.request
+run = json.load(urllib.request.urlopen('http://127.0.0.1:$port/api/v1/runs/$run_id', timeout=5))
+for job in run.get('jobs', []):
+    print('smoke:        job', job.get('name'), job.get('state'), job.get('reason_code', ''))
+"
+[ "$state" = SUCCESS ] || fail "run $run_id ended $state"
+say "run $run_id: SUCCESS"
+
+# --- what landed in the S3 store -------------------------------------------------------------
+i=0
+while :; do
+  keys="$(in_service minio smoke-s3 list 2>/dev/null || true)"
+  echo "$keys" | grep -q "^runs/$run_id/.*compileall.txt " && echo "$keys" | grep -q "^runs/$run_id/.*log" && break
+  i=$((i + 1)); [ "$i" -le 60 ] || { echo "$keys"; fail "log or artifact missing from the S3 store"; }
+  sleep 2
+done
+echo "$keys" | grep "^runs/$run_id/" | sed 's/^/smoke:        s3 /'
+say "log and artifact are in the S3 store"
+say "PASSED in $(( $(date +%s) - started )) s"
