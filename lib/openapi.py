@@ -34,7 +34,7 @@ ERROR_STATUSES = {
 
 def operation(
     answers: dict[int, Any], *, request: Any = None, errors: tuple[int, ...] = (), **extra: Any
-) -> dict:
+) -> dict[str, Any]:
     """Keyword arguments for extend_schema(): `answers` maps each success status to its
     body (a serializer, OpenApiTypes.OBJECT for a JSON object, None for no body)."""
     responses: dict[int, Any] = {

@@ -7,7 +7,6 @@ import secrets
 from datetime import timedelta
 
 import pytest
-from apps.runners.choices import LEASE_ENDED, LeaseState
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,9 +16,11 @@ from apps.runs import states
 from apps.runs.choices import (
     ATTEMPT_TERMINAL,
     JOB_TERMINAL,
+    LEASE_ENDED,
     RUN_TERMINAL,
     AttemptState,
     JobState,
+    LeaseState,
     RunState,
 )
 from apps.runs.models import Job, JobAttempt, Run, StateEvent

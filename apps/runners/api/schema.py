@@ -1,6 +1,8 @@
 """The runner protocol in the OpenAPI schema: its bearer scheme, and what each message
 answers (docs/protocol.md has the full shapes)."""
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -23,7 +25,7 @@ class RunnerTokenScheme(OpenApiAuthenticationExtension):
 
 def message(request, *, empty_ok: bool = False, created: bool = False) -> dict:
     """A JSON runner message: 200 (or 201) with its answer, 409 for a stale lease."""
-    answers = {201 if created else 200: OBJECT}
+    answers: dict[int, Any] = {201 if created else 200: OBJECT}
     if empty_ok:
         answers[204] = None
     return operation(answers, request=request, errors=(409, 413))
