@@ -238,7 +238,7 @@ class BlobReader:
         assert stdin is not None
         self._stdin: IO[bytes] = stdin
         self._stdout = _pipes(self._proc)[0]
-        self._queue: SimpleQueue[tuple[int, int, Entry | str, Then | None] | None]
+        self._queue: SimpleQueue[list[tuple[int, int, Entry | str, Then | None]] | None]
         self._queue = SimpleQueue()
         self._results: dict[int, Blob] = {}
         self._failure: GitError | None = None
@@ -275,7 +275,7 @@ class BlobReader:
         paths; contents over ``limit`` bytes are hashed but not kept. One ticket each.
         ``then(item, blob)`` runs in the reading thread as each answer arrives."""
         with self._lock:
-            tickets, lines = [], []
+            tickets, lines, batch = [], [], []
             for item in wanted:
                 ticket, self._next = self._next, self._next + 1
                 tickets.append(ticket)
@@ -283,11 +283,12 @@ class BlobReader:
                 if isinstance(line, Blob):
                     if then is not None:
                         then(item, line)
-                    self._answer(ticket, line)
+                    self._answer([(ticket, line)])
                     continue
-                self._queue.put((ticket, limit, item, then))
+                batch.append((ticket, limit, item, then))
                 lines.append(f"{line}\n")
             if lines:
+                self._queue.put(batch)  # one hand-over per call, not one per file
                 try:
                     self._stdin.write("".join(lines).encode())
                     self._stdin.flush()
@@ -296,9 +297,12 @@ class BlobReader:
         return tickets
 
     def collect(self, tickets: list[int]) -> list[Blob]:
+        done = 0  # tickets[:done] are answered: each wake-up checks only the rest
         with self._answered:
             while True:
-                if all(t in self._results for t in tickets):
+                while done < len(tickets) and tickets[done] in self._results:
+                    done += 1
+                if done == len(tickets):
                     return [self._results.pop(t) for t in tickets]
                 if self._failure is not None:
                     raise self._failure
@@ -307,24 +311,29 @@ class BlobReader:
     def read(self, commit: str, wanted: list[Entry | str], limit: int) -> list[Blob]:
         return self.collect(self.request(commit, wanted, limit))
 
-    def _answer(self, ticket: int, blob: Blob) -> None:
+    def _answer(self, answers: list[tuple[int, Blob]]) -> None:
         with self._answered:
-            self._results[ticket] = blob
+            self._results.update(answers)
             self._answered.notify_all()
 
     def _drain(self) -> None:
-        while (item := self._queue.get()) is not None:
-            ticket, limit, wanted, then = item
-            try:
-                blob = self._read_one(limit)
-            except (GitError, OSError, ValueError) as exc:
-                with self._answered:
-                    self._failure = exc if isinstance(exc, GitError) else GitError(str(exc))
-                    self._answered.notify_all()
-                return
-            if then is not None:
-                then(wanted, blob)  # must not raise: it records its own failures
-            self._answer(ticket, blob)
+        """Answer each queued batch, waking the waiting threads once per batch (waking
+        them per file made the threads trade the GIL thousands of times per plan)."""
+        while (batch := self._queue.get()) is not None:
+            answers: list[tuple[int, Blob]] = []
+            for ticket, limit, wanted, then in batch:
+                try:
+                    blob = self._read_one(limit)
+                except (GitError, OSError, ValueError) as exc:
+                    with self._answered:
+                        self._results.update(answers)
+                        self._failure = exc if isinstance(exc, GitError) else GitError(str(exc))
+                        self._answered.notify_all()
+                    return
+                if then is not None:
+                    then(wanted, blob)  # must not raise: it records its own failures
+                answers.append((ticket, blob))
+            self._answer(answers)
 
     def _read_one(self, limit: int) -> Blob:
         line = self._stdout.readline()
