@@ -74,15 +74,22 @@ FOR UPDATE OF a SKIP LOCKED
 
 
 def lock_next(
-    environment: str, caps: list[str], attempts: set[int], repos: set[int], runs: set[int]
+    environment: str,
+    caps: list[str],
+    attempts: set[int],
+    repos: set[int],
+    runs: set[int],
+    host_only: bool = False,
 ) -> JobAttempt | None:
     """The locked attempt with its job, run, repository and policy cached on it, and
-    `run_limit` (the run's own max_concurrency, as text); None if there is none."""
+    `run_limit` (the run's own max_concurrency, as text); None if there is none.
+    `host_only`: not the jobs whose image the policy requires (a runner without
+    containers that already met one)."""
     params = {"environment": environment, "caps": json.dumps(sorted(caps))}
     sets = {"attempts": attempts, "repos": repos, "runs": runs}
     exclude = tuple(name for name, pks in sets.items() if pks)
     params.update((name, sorted(sets[name])) for name in exclude)
-    if CONTAINER_CAPABILITY not in caps:
+    if host_only and CONTAINER_CAPABILITY not in caps:
         exclude += ("host_only",)
         params["isolation"] = default_image_isolation(environment)
     rows = fetch_prepared(_sql(exclude), params)
