@@ -12,14 +12,21 @@ from lib.db import fetch_prepared, models_from_row
 
 
 def lock_next(
-    environment: str, caps: list[str], attempts: set[int], repos: set[int], runs: set[int]
+    environment: str,
+    caps: list[str],
+    attempts: set[int],
+    repos: set[int],
+    runs: set[int],
+    host_only: bool = False,
 ) -> JobAttempt | None:
     """The locked attempt with its job, run, repository and policy cached on it, and
-    `run_limit` (the run's own max_concurrency, as text); None if there is none."""
+    `run_limit` (the run's own max_concurrency, as text); None if there is none.
+    `host_only`: not the jobs whose image the policy requires (a runner without
+    containers that already met one; the first round's query, the hot path, stays plain)."""
     sets = {"attempts": attempts, "repos": repos, "runs": runs}
     exclude = tuple(name for name, pks in sets.items() if pks)
     isolation = ""
-    if CONTAINER_CAPABILITY not in caps:
+    if host_only and CONTAINER_CAPABILITY not in caps:
         exclude += ("host_only",)
         isolation = default_image_isolation(environment)
     params = statements.claim_params(environment, caps, sets, isolation)

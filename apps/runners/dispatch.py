@@ -44,11 +44,14 @@ _AGAIN = object()
 @dataclass
 class _Passed:
     """What this claim already ruled out: attempts it cannot take, and repositories and
-    runs at their concurrency limit."""
+    runs at their concurrency limit; `host_only` once it met a job whose image it may not
+    run (from then on such jobs are filtered in the query: the first round's query, the
+    hot path, stays the plain one)."""
 
     attempts: set[int] = field(default_factory=set)
     repos: set[int] = field(default_factory=set)
     runs: set[int] = field(default_factory=set)
+    host_only: bool = False
 
     def narrow(self, qs):
         if self.attempts:
@@ -77,11 +80,11 @@ def claim(runner: Runner, capabilities: list[str] | None = None) -> Granted | No
     return None
 
 
-def _queued(runner: Runner, caps: frozenset, passed: _Passed):
+def _queued(runner: Runner, passed: _Passed):
     qs = JobAttempt.objects.filter(
         state=AttemptState.QUEUED, run__repository__environment=runner.environment
     )
-    if images.CONTAINER_CAPABILITY not in caps:  # as claimsql's host_only, in the ORM
+    if passed.host_only:  # as claimsql's host_only, in the ORM
         default = default_image_isolation(runner.environment)
         qs = qs.annotate(
             image_text=Coalesce(
@@ -105,7 +108,12 @@ def _claim_round_pg(runner: Runner, caps: frozenset, passed: _Passed):
         if live is None:
             return None
         attempt = claimsql.lock_next(
-            runner.environment, sorted(caps), passed.attempts, passed.repos, passed.runs
+            runner.environment,
+            sorted(caps),
+            passed.attempts,
+            passed.repos,
+            passed.runs,
+            host_only=passed.host_only,
         )
         if attempt is None:
             return None
@@ -119,7 +127,7 @@ def _claim_round(runner: Runner, caps: frozenset, passed: _Passed):
     """Any database: scan a page of queued attempts without a transaction, match
     capabilities in Python, then lock and grant in one short transaction (an empty poll
     writes nothing, which matters to SQLite's single writer)."""
-    queued = _queued(runner, caps, passed)
+    queued = _queued(runner, passed)
     rows = list(queued.values_list("pk", "job__spec__runs_on")[:CLAIM_SCAN])
     if not rows:
         return None
@@ -171,6 +179,7 @@ def _take(attempt: JobAttempt, runner: Runner, caps: frozenset, live: int, passe
         image_note = images.host_run_note(image, caps, policy)
     except images.NotHonoured:  # image_isolation=required and no container executor here
         passed.attempts.add(attempt.pk)
+        passed.host_only = True
         return _AGAIN
     if _full(f"repo:{repo.pk}", policy.max_concurrent_jobs, live, run__repository=repo):
         passed.repos.add(repo.pk)
