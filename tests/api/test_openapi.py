@@ -25,6 +25,7 @@ OPERATIONS = {
         for name in ("lease", "ack-lease", "heartbeat", "complete", "cancel-ack", "log")
     ),
     ("POST", "/api/v1/internal/artifacts"),
+    ("GET", "/api/v1/runners/queue-depth"),
 }
 
 
@@ -53,7 +54,7 @@ def test_the_docs_load_their_assets_from_this_server(client):
 
 
 @pytest.fixture
-def credentials(transactional_db):
+def credentials(transactional_db, settings):
     """A superuser's API token (every run permission), a runner token, a registration
     token and a run, so generated requests get past authentication into the views."""
     admin = User.objects.create_superuser("root", password="x")
@@ -65,7 +66,12 @@ def credentials(transactional_db):
     do_create_run(
         repo, trigger="manual", ref="refs/heads/main", commit_sha="a" * 40, actor="system"
     )
+    # Set once here: each generated example setting it again would stack an override
+    # per example (hundreds of them) onto the settings.
+    settings.DELTACI_MAX_WAIT_SECONDS = 0  # lease requests answer at once
+    settings.DELTACI_QUEUE_TOKEN = "q" * 32
     return {
+        "queue": "Bearer " + "q" * 32,
         "api": f"Token {do_create_api_token(admin)[1]}",
         "runner": f"Bearer {runner_token}",
         "register": f"Bearer {registration}",
@@ -90,8 +96,15 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_generated_request_gets_a_5xx(case, credentials, settings):
-    settings.DELTACI_MAX_WAIT_SECONDS = 0  # lease requests answer at once
-    kind = "register" if "register" in case.path else "api" if "/runs" in case.path else "runner"
+def test_no_generated_request_gets_a_5xx(case, credentials):
+    kind = (
+        "register"
+        if "register" in case.path
+        else "queue"
+        if "queue-depth" in case.path
+        else "api"
+        if "/runs" in case.path
+        else "runner"
+    )
     response = case.call(headers={"Authorization": credentials[kind]})
     assert response.status_code < 500, (case.method, case.path, response.text[:500])

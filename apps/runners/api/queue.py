@@ -9,6 +9,7 @@ misspelt scaler URL fails loudly instead of scaling on the wrong count)."""
 import re
 
 from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +17,7 @@ from rest_framework.views import APIView
 from apps.runners import queue
 from apps.runs.choices import Environment
 from lib.api_errors import ApiError
+from lib.openapi import OBJECT, operation
 from lib.tokens import bearer_token, same_secret
 
 MAX_LABELS = 100
@@ -50,6 +52,19 @@ class QueueDepthView(APIView):
     def get_authenticate_header(self, request) -> str:
         return "Bearer"  # so a refused token is a 401 that names the scheme
 
+    @extend_schema(
+        **operation(
+            {200: OBJECT},
+            auth=[],
+            operation_id="runners_queue_depth",
+            parameters=[
+                OpenApiParameter("environment", str, enum=list(Environment.values)),
+                OpenApiParameter("labels", str, description="comma-separated runner labels"),
+            ],
+            description="Queued jobs for an autoscaler: `Authorization: Bearer "
+            "$DELTACI_QUEUE_TOKEN`.",
+        )
+    )
     def get(self, request):
         expected = settings.DELTACI_QUEUE_TOKEN
         if not expected:
