@@ -21,13 +21,15 @@ def dispatch(task: Any, *args: Any) -> bool:
     try:
         task.delay(*args)
     except Exception as exc:  # any broker or transport error; eager tasks' errors too
+        from kombu.exceptions import OperationalError
+
         from apps.ops.metrics import TASK_DISPATCH_FAILURES
 
         TASK_DISPATCH_FAILURES.labels(task=task.name).inc()
         log.warning(
             "could not send task %s; the reconciler sends it again",
             task.name,
-            exc_info=True,
+            exc_info=not isinstance(exc, OperationalError | OSError),  # a bug: its traceback
             extra={"task": task.name, "task_args": list(args), "error": repr(exc)[:300]},
         )
         return False

@@ -35,7 +35,7 @@ def database_url() -> str:
 
 
 class Stack:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,6 +53,7 @@ class Stack:
             "DELTACI_HEARTBEAT_INTERVAL_SECONDS": "1",
             "DELTACI_CANCEL_DEADLINE_SECONDS": "20",
             "PYTHONUNBUFFERED": "1",
+            **env,
         }
         self.procs: list[subprocess.Popen] = []
         # Job processes run unprivileged: what they touch must be outside pytest's 0700 tmp.
@@ -96,10 +97,23 @@ class Stack:
                 "120",
             ],
         )
-        self.spawn(
-            "worker",
+        self.worker()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2):  # noqa: S310
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("web did not start:\n" + self.log("web"))
+
+    def worker(self, name: str = "worker") -> subprocess.Popen:
+        """A Celery worker process on the stack's broker (fault tests start a second one
+        after killing the first)."""
+        return self.spawn(
+            name,
             [
-                py,
+                sys.executable,
                 "-m",
                 "celery",
                 "-A",
@@ -116,14 +130,6 @@ class Stack:
                 "--without-gossip",
             ],
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2):  # noqa: S310
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("web did not start:\n" + self.log("web"))
 
     def runner(self, name: str, registration_token: str, *extra: str) -> subprocess.Popen:
         base = self.shared / "runners" / name
