@@ -34,6 +34,34 @@ def database_url() -> str:
     return f"postgres://{auth}@{d['HOST'] or '127.0.0.1'}:{d['PORT'] or 5432}/{d['NAME']}"
 
 
+def terminate_backends(*, only: int | None = None, keep: tuple[int, ...] = ()) -> int:
+    """pg_terminate_backend on backends of the test database only (never another
+    database's): backend `only`, else all but `keep` and this admin session. Returns
+    how many were ended, once they are gone."""
+    import psycopg
+
+    where = "datname = current_database() AND pid <> pg_backend_pid() AND NOT pid = ANY(%s)"
+    params: list = [list(keep)]
+    if only is not None:
+        where += " AND pid = %s"
+        params.append(only)
+    with psycopg.connect(database_url(), autocommit=True) as admin:
+        pids = [
+            pid
+            for pid, ended in admin.execute(
+                f"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE {where}",  # noqa: S608
+                params,
+            ).fetchall()
+            if ended
+        ]
+        for _ in range(100):
+            left = admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", [pids])
+            if not left.fetchall():
+                break
+            time.sleep(0.02)
+    return len(pids)
+
+
 class Stack:
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir

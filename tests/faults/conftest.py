@@ -14,11 +14,9 @@ import pytest
 from django.utils import timezone
 
 from apps.runners.actions import do_create_registration_token
-from apps.runs.actions import do_add_repository
-from apps.runs.choices import RUN_TERMINAL, Visibility
+from apps.runs.choices import RUN_TERMINAL
 from apps.runs.models import Run
 from tests.e2e.stack import Stack, free_port
-from tests.gitrepo import GitRepo
 
 
 def pytest_collection_modifyitems(config, items):
@@ -124,15 +122,6 @@ def _test_process_uses_the_stack(settings, stack, private_redis, monkeypatch):
 @pytest.fixture
 def token(db):
     return do_create_registration_token(name="faults")[1]
-
-
-def project(tmp_path, name: str, config: str):
-    src = GitRepo(tmp_path / name)
-    sha = src.commit({"ci.ai.yaml": config, "README.md": "hi\n"})
-    repo = do_add_repository(name, str(src.path), visibility=Visibility.PUBLIC)
-    repo.policy.egress_mode = "open"
-    repo.policy.save()
-    return repo, sha
 
 
 def finished(run: Run) -> bool:

@@ -10,7 +10,6 @@ import time
 import urllib.request
 from datetime import timedelta
 
-import psycopg
 import pytest
 import time_machine
 from django.conf import settings
@@ -27,8 +26,9 @@ from apps.runs.choices import ATTEMPT_TERMINAL, JOB_TERMINAL, RUN_TERMINAL
 from apps.runs.models import JobAttempt, Run, StateEvent
 from apps.runs.tasks import reconcile_planning
 from lib import gitmirror
-from tests.e2e.stack import database_url, wait_for
-from tests.faults.conftest import finished, later, project
+from tests.e2e.stack import terminate_backends, wait_for
+from tests.e2e.test_end_to_end import project
+from tests.faults.conftest import finished, later
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -66,7 +66,7 @@ def test_runners_sigkilled_mid_job_lose_nothing(stack, token, tmp_path):
 """
         for i in range(3)
     )
-    repo, sha = project(tmp_path, "killed", "version: 1\njobs:\n" + jobs)
+    repo, sha = project(tmp_path, "version: 1\njobs:\n" + jobs, "killed")
     doomed = [stack.runner(f"doomed{i}", token, "--executor", "shell") for i in range(3)]
     run, _ = do_create_run(repo, trigger="manual", ref="refs/heads/main", commit_sha=sha)
     wait_for(lambda: len(list(marks.iterdir())) == 3, what="three jobs mid-step", stack=stack)
@@ -115,8 +115,8 @@ def post_run(stack, key: str, repo: str, sha: str) -> int:
 def test_redis_stopped_and_started_during_runs(stack, token, tmp_path, private_redis):
     repo, sha = project(
         tmp_path,
-        "outage",
-        "version: 1\njobs:\n"
+        name="outage",
+        config="version: 1\njobs:\n"
         + "".join(
             f"  j{i}:\n    image: python:3.11\n    steps: ['echo start; sleep 3; echo done']\n"
             for i in range(2)
@@ -170,8 +170,8 @@ def test_redis_stopped_and_started_during_runs(stack, token, tmp_path, private_r
 def test_the_worker_killed_during_planning(stack, token, tmp_path):
     repo, sha = project(
         tmp_path,
-        "replanned",
-        "version: 1\njobs:\n  a:\n    image: python:3.11\n    steps: ['true']\n",
+        name="replanned",
+        config="version: 1\njobs:\n  a:\n    image: python:3.11\n    steps: ['true']\n",
     )
     lock = gitmirror.mirror_path(stack.data_dir / "mirrors", repo.name)
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -196,28 +196,19 @@ def test_the_worker_killed_during_planning(stack, token, tmp_path):
     stack.kill(runner, signal.SIGTERM)
 
 
-def terminate_backends() -> int:
-    """End every backend of this test database but this test's own two (never a
-    backend of another database)."""
+def own_backend() -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        mine = cursor.fetchone()[0]
-    with psycopg.connect(database_url(), autocommit=True) as admin:
-        rows = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> %s",
-            (mine,),
-        ).fetchall()
-    return len(rows)
+        return cursor.fetchone()[0]
 
 
 def test_postgres_connections_terminated_during_runs(stack, token, tmp_path):
     repo, sha = project(
         tmp_path,
-        "pgkill",
-        "version: 1\njobs:\n"
+        name="pgkill",
+        config="version: 1\njobs:\n"
         + "".join(
             f"  p{i}:\n    image: python:3.11\n"
             "    steps: ['for i in 1 2 3 4 5; do echo $i; sleep 1; done']\n"
@@ -234,7 +225,7 @@ def test_postgres_connections_terminated_during_runs(stack, token, tmp_path):
     errors_before = stack.log("web").count("Internal Server Error")
     ended = 0
     for _ in range(3):
-        ended += terminate_backends()
+        ended += terminate_backends(keep=(own_backend(),))  # all but this test's own
         time.sleep(1)  # let heartbeats and log chunks meet the dead connections
     wait_for(lambda: finished(run), seconds=90, what="run after the terminations", stack=stack)
     assert ended > 0
