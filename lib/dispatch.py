@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from kombu.exceptions import OperationalError
 from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def dispatch(task: Any, *args: Any) -> bool:
         log.warning(
             "could not send task %s; the reconciler sends it again",
             task.name,
-            exc_info=True,
+            exc_info=not isinstance(exc, OperationalError | OSError),  # a bug: its traceback
             extra={"task": task.name, "task_args": list(args), "error": repr(exc)[:300]},
         )
         return False

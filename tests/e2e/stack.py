@@ -34,8 +34,36 @@ def database_url() -> str:
     return f"postgres://{auth}@{d['HOST'] or '127.0.0.1'}:{d['PORT'] or 5432}/{d['NAME']}"
 
 
+def terminate_backends(*, only: int | None = None, keep: tuple[int, ...] = ()) -> int:
+    """pg_terminate_backend on backends of the test database only (never another
+    database's): backend `only`, else all but `keep` and this admin session. Returns
+    how many were ended, once they are gone."""
+    import psycopg
+
+    where = "datname = current_database() AND pid <> pg_backend_pid() AND NOT pid = ANY(%s)"
+    params: list = [list(keep)]
+    if only is not None:
+        where += " AND pid = %s"
+        params.append(only)
+    with psycopg.connect(database_url(), autocommit=True) as admin:
+        pids = [
+            pid
+            for pid, ended in admin.execute(
+                f"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE {where}",  # noqa: S608
+                params,
+            ).fetchall()
+            if ended
+        ]
+        for _ in range(100):
+            left = admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", [pids])
+            if not left.fetchall():
+                break
+            time.sleep(0.02)
+    return len(pids)
+
+
 class Stack:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,6 +81,7 @@ class Stack:
             "DELTACI_HEARTBEAT_INTERVAL_SECONDS": "1",
             "DELTACI_CANCEL_DEADLINE_SECONDS": "20",
             "PYTHONUNBUFFERED": "1",
+            **env,
         }
         self.procs: list[subprocess.Popen] = []
         # Job processes run unprivileged: what they touch must be outside pytest's 0700 tmp.
@@ -96,10 +125,23 @@ class Stack:
                 "120",
             ],
         )
-        self.spawn(
-            "worker",
+        self.worker()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2):  # noqa: S310
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("web did not start:\n" + self.log("web"))
+
+    def worker(self, name: str = "worker") -> subprocess.Popen:
+        """A Celery worker process on the stack's broker (fault tests start a second one
+        after killing the first)."""
+        return self.spawn(
+            name,
             [
-                py,
+                sys.executable,
                 "-m",
                 "celery",
                 "-A",
@@ -116,14 +158,6 @@ class Stack:
                 "--without-gossip",
             ],
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2):  # noqa: S310
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("web did not start:\n" + self.log("web"))
 
     def runner(self, name: str, registration_token: str, *extra: str) -> subprocess.Popen:
         base = self.shared / "runners" / name

@@ -22,7 +22,7 @@ def store(settings, tmp_path):
 
 
 @pytest.fixture
-def broker_down():
+def broker_down(monkeypatch):
     """Celery sends to a Redis port nothing listens on (a broker outage); the eager
     mode the suite uses otherwise comes back afterwards. Yields a function that brings
     the 'broker' back (tasks run inline again)."""
@@ -36,11 +36,14 @@ def broker_down():
         app.amqp._producer_pool = None
 
     app.conf.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.broker_url = app.conf.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.setenv("CELERY_BROKER_URL", dead)  # Celery reads the variable first
+    app.conf.broker_url = app.conf.CELERY_BROKER_URL = dead
     app.conf.broker_transport_options = {"socket_connect_timeout": 1}
     reset_pools()
 
     def restore():
+        monkeypatch.undo()
         app.conf.CELERY_TASK_ALWAYS_EAGER = saved[0]
         app.conf.broker_url, app.conf.CELERY_BROKER_URL = saved[1], saved[2]
         app.conf.broker_transport_options = transport

@@ -3,15 +3,12 @@ pg_terminate_backend), the first runner message answers normally instead of 500:
 prepared-statement path notices the dead connection and reconnects once (issue 13,
 item 13). Only backends of this test's own database are touched."""
 
-import time
-
-import psycopg
 import pytest
 from django.db import OperationalError, close_old_connections, connection, transaction
 
 from apps.runs.models import Run
 from lib.db import fetch_prepared
-from tests.e2e.stack import database_url
+from tests.e2e.stack import terminate_backends
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -19,19 +16,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def terminate_my_backend() -> None:
     """End the backend serving this thread's Django connection, from another session."""
     pid = fetch_prepared("SELECT pg_backend_pid()", {})[0][0]
-    with psycopg.connect(database_url(), autocommit=True) as admin:
-        gone = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE pid = %s AND datname = current_database()",
-            (pid,),
-        ).fetchall()
-        assert gone == [(True,)]
-        for _ in range(100):
-            alive = admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,))
-            if not alive.fetchall():
-                return
-            time.sleep(0.02)
-    raise AssertionError(f"backend {pid} did not end")
+    assert terminate_backends(only=pid) == 1
 
 
 def new_request() -> None:
