@@ -15,6 +15,7 @@ from apps.runners.models import Lease
 from apps.runs.choices import LEASE_LIVE, LeaseState
 from apps.runs.models import JobAttempt
 from lib.db import fetch_prepared
+from lib.logging import scope as log_scope
 from tests.conftest import job_spec
 from tests.protocol.proto import Proto
 
@@ -94,8 +95,9 @@ def test_raw_and_orm_renewals_agree(make_run, runner, proto, time_machine):
     make_run([job_spec("a"), job_spec("b")])
     fast, slow = proto.start(), proto.start()
     time_machine.shift(timedelta(seconds=7))
-    raw = heartbeats.heartbeat(runner, fast["lease_id"], {"percent": 50})
-    orm = heartbeats._heartbeat_orm(runner, slow["lease_id"], {"percent": 50})
+    with log_scope():  # as a request would: the lease's run and job are bound for its logs
+        raw = heartbeats.heartbeat(runner, fast["lease_id"], {"percent": 50})
+        orm = heartbeats._heartbeat_orm(runner, slow["lease_id"], {"percent": 50})
     assert {k: v for k, v in raw.items() if k != "lease_id"} == {
         k: v for k, v in orm.items() if k != "lease_id"
     }
