@@ -46,7 +46,8 @@ services_base="${DEBIAN_BASE_PREFIX:-localhost/deltaci-base/}smoke-services:book
 services_image="${SMOKE_SERVICES_IMAGE:-${IMAGE_PREFIX:-deltaci/}smoke-services:bookworm}"
 DEBIAN_IMAGE_LABEL="${IMAGE_LABEL:-}" "$root/deploy/debian-image.sh" "$services_base" \
   postgresql redis-server python3 python3-venv ca-certificates
-moto="$(grep -E '^moto\[server\]==' requirements.txt || echo 'moto[server]')"
+moto="$(grep -hE '^moto\[server\]==' requirements.txt requirements-dev.txt 2>/dev/null | head -n 1)"
+moto="${moto:-moto[server]}"
 set -- build --network host --secret "id=ca_bundle,src=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" \
   -f deploy/smoke/services.Dockerfile --ignorefile deploy/smoke/services.Dockerfile.dockerignore \
   --build-arg "BASE=$services_base" --build-arg "MOTO_REQUIREMENT=$moto" -t "$services_image" --layers
