@@ -11,7 +11,8 @@
 #
 # Environment: everything deploy/build-images.sh reads (DELTACI_BASE defaults to debian
 # here), COMPOSE (default: podman-compose, from .venv if there), SMOKE_PROJECT (compose
-# project name, default deltaci-smoke), SMOKE_LABEL (KEY=VALUE put on every container),
+# project name, default deltaci-smoke), SMOKE_LABEL (value of the label io.deltaci.smoke on
+# every container),
 # SMOKE_PORT (web on 127.0.0.1, default: a free port), SMOKE_KEEP=1 (leave it running),
 # SMOKE_TIMEOUT (seconds for the run, default 600).
 set -eu
@@ -29,7 +30,12 @@ if [ -z "$compose_bin" ]; then
   else compose_bin=podman-compose; fi
 fi
 command -v "$compose_bin" >/dev/null 2>&1 || fail "no podman-compose (pip install -r requirements.txt)"
-python="${PYTHON:-python3}"
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+  if [ -x "$root/.venv/bin/python" ]; then python="$root/.venv/bin/python"; else python=python3; fi
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/deltaci-smoke.XXXXXX")"
 
 # --- images ---------------------------------------------------------------------------------
 say "images (DELTACI_BASE=$DELTACI_BASE)"
@@ -40,16 +46,16 @@ services_base="${DEBIAN_BASE_PREFIX:-localhost/deltaci-base/}smoke-services:book
 services_image="${SMOKE_SERVICES_IMAGE:-${IMAGE_PREFIX:-deltaci/}smoke-services:bookworm}"
 DEBIAN_IMAGE_LABEL="${IMAGE_LABEL:-}" "$root/deploy/debian-image.sh" "$services_base" \
   postgresql redis-server python3 python3-venv ca-certificates
-moto="$(grep -E '^moto\[server\]==' requirements.txt || echo 'moto[server]')"
+moto="$(grep -hE '^moto\[server\]==' requirements.txt requirements-dev.txt 2>/dev/null | head -n 1)"
+moto="${moto:-moto[server]}"
 set -- build --network host --secret "id=ca_bundle,src=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" \
   -f deploy/smoke/services.Dockerfile --ignorefile deploy/smoke/services.Dockerfile.dockerignore \
   --build-arg "BASE=$services_base" --build-arg "MOTO_REQUIREMENT=$moto" -t "$services_image" --layers
 [ -n "${IMAGE_LABEL:-}" ] && set -- "$@" --label "$IMAGE_LABEL"
-podman "$@" . >/dev/null
+podman "$@" . >"$work/build.log" 2>&1 || { cat "$work/build.log"; fail "services image"; }
 say "images ready: $control_image $runner_image $services_image"
 
 # --- a private copy of the Compose file, its env file and the dogfood repository ----------
-work="$(mktemp -d "${TMPDIR:-/tmp}/deltaci-smoke.XXXXXX")"
 cp deploy/docker-compose.yml deploy/smoke/compose.smoke.yml "$work/"
 git clone -q --bare "$root" "$work/deltaci.git"
 base_sha="$(git rev-parse HEAD)"
@@ -85,19 +91,19 @@ DELTACI_IMAGE=$control_image
 DELTACI_RUNNER_IMAGE=$runner_image
 SMOKE_SERVICES_IMAGE=$services_image
 SMOKE_REPO=$work/deltaci.git
-SMOKE_LABEL=${SMOKE_LABEL:-io.deltaci.smoke=1}
+SMOKE_LABEL=${SMOKE_LABEL:-1}
 ENV
 chmod 600 "$work/.env"
 
 compose() { "$compose_bin" -p "$project" -f "$work/docker-compose.yml" -f "$work/compose.smoke.yml" "$@"; }
 container() { podman ps -aq --filter "label=io.podman.compose.project=$project" \
   --filter "label=io.podman.compose.service=$1" | head -n 1; }
-in_service() { service="$1"; shift; podman exec "$(container "$service")" "$@"; }
+in_service() { _target="$1"; shift; podman exec "$(container "$_target")" "$@"; }
 
 teardown() {
   status=$?
   if [ "$status" -ne 0 ]; then
-    for svc in migrate bootstrap web worker beat runner; do
+    for svc in postgres redis minio create-bucket migrate bootstrap web worker beat runner; do
       c="$(container "$svc")"
       [ -n "$c" ] && { echo "--- logs of $svc (last 40 lines)"; podman logs --tail 40 "$c" 2>&1; }
     done
@@ -117,38 +123,77 @@ trap teardown EXIT
 trap 'exit 130' INT TERM
 
 # --- start ------------------------------------------------------------------------------------
-# podman before 4.6 cannot wait for a container to be healthy (podman-compose ignores
-# `service_healthy` there, and without systemd nothing runs the health checks), so the
-# data services are started first and their health checks run here.
-healthy() {
-  for svc in "$@"; do
-    i=0
-    until podman healthcheck run "$(container "$svc")" >/dev/null 2>&1; do
-      i=$((i + 1)); [ "$i" -le 90 ] || fail "$svc never became healthy"; sleep 1
-    done
+# In the Compose file's dependency order, one service at a time, each once what it
+# depends on is healthy or has completed successfully. podman-compose does this itself
+# only with podman >= 4.6: before, it ignores `service_healthy`, nothing runs health
+# checks without systemd, and podman 4.3 cannot start a container that `--requires` an
+# exited one-shot. So the conditions are read from the file and checked here.
+probe() {  # probe SERVICE: its health check, once
+  case "$1" in
+    minio) in_service minio smoke-s3 healthy ;;  # its merged health check names mc
+    *) podman healthcheck run "$(container "$1")" ;;
+  esac
+}
+wait_until() {  # wait_until WHAT SECONDS COMMAND...
+  what="$1" limit="$2"; shift 2
+  i=0
+  until "$@" >/dev/null 2>&1; do
+    i=$((i + 1)); [ "$i" -le "$limit" ] || fail "$what"; sleep 1
   done
 }
-say "starting postgres, redis, S3"
-compose up -d --no-build postgres redis minio >/dev/null 2>&1
-healthy postgres redis minio
-say "starting migrate, bootstrap, web, worker, beat, runner"
-compose up -d --no-build >"$work/up.log" 2>&1 || { cat "$work/up.log"; fail "compose up"; }
-i=0
-until "$python" -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:$port/readyz', timeout=3).status != 200)" 2>/dev/null; do
-  i=$((i + 1)); [ "$i" -le 120 ] || fail "/readyz never answered 200"; sleep 1
-done
+completed() {  # completed SERVICE: it exited 0
+  code="$(podman wait "$(container "$1")")" || return 1
+  [ "$code" = 0 ] || fail "$1 exited $code"
+}
+"$python" - "$work/docker-compose.yml" > "$work/order" <<'PY'
+import sys
+
+import yaml
+
+services = yaml.safe_load(open(sys.argv[1]))["services"]
+done, order = set(), []
+
+
+def visit(name):
+    if name not in done:
+        for dep in services[name].get("depends_on") or {}:
+            visit(dep)
+        done.add(name)
+        order.append(name)
+
+
+for name in services:
+    visit(name)
+for name in order:
+    deps = services[name].get("depends_on") or {}
+    print(name, *(f"{dep}:{cond['condition']}" for dep, cond in deps.items()))
+PY
+while read -r service deps <&3; do  # fd 3: the commands below read stdin
+  for dep in $deps; do
+    case "${dep#*:}" in
+      service_healthy) wait_until "$service waited for $dep" 120 probe "${dep%%:*}" ;;
+      service_completed_successfully) completed "${dep%%:*}" ;;
+    esac
+  done
+  compose up -d --no-deps --no-build --no-recreate "$service" >>"$work/up.log" 2>&1 \
+    || { cat "$work/up.log"; fail "starting $service"; }
+  say "started $service"
+done 3< "$work/order"
+wait_until "/readyz never answered 200" 120 "$python" -c \
+  "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:$port/readyz', timeout=3).status != 200)"
 say "/readyz is 200"
-healthy web
 
 # --- the dogfood run --------------------------------------------------------------------------
-in_service web python manage.py add_repo deltaci --url /srv/deltaci.git --visibility public >/dev/null
+# The runner's registration token is for DELTACI_ENV (bootstrap): the repository too.
+in_service web python manage.py add_repo deltaci --url /srv/deltaci.git --visibility public \
+  --environment prod >/dev/null
 run_id="$(in_service web python manage.py trigger_run deltaci --ref refs/heads/smoke \
   --sha "$head_sha" --base "$base_sha" | tail -n 1)"
 say "run $run_id triggered ($base_sha..$head_sha)"
 deadline=$(( $(date +%s) + ${SMOKE_TIMEOUT:-600} ))
 state=""
 while :; do
-  state="$("$python" -c "import json, urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:$port/api/v1/runs/$run_id', timeout=5))['state'])" 2>/dev/null || true)"
+  state="$("$python" -c "import json, urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:$port/api/v1/runs/$run_id', timeout=5))['run']['state'])" 2>/dev/null || true)"
   case "$state" in SUCCESS|FAILED|CANCELED|TIMEOUT|PLAN_FAILED) break ;; esac
   [ "$(date +%s)" -lt "$deadline" ] || fail "run $run_id still ${state:-unknown} after ${SMOKE_TIMEOUT:-600} s"
   sleep 3
@@ -156,8 +201,9 @@ done
 "$python" -c "
 import json, urllib.request
 run = json.load(urllib.request.urlopen('http://127.0.0.1:$port/api/v1/runs/$run_id', timeout=5))
-for job in run.get('jobs', []):
-    print('smoke:        job', job.get('name'), job.get('state'), job.get('reason_code', ''))
+for item in run['jobs']:
+    job = item['job']
+    print('smoke:        job', job['name'], job['state'], job['reason_code'])
 "
 [ "$state" = SUCCESS ] || fail "run $run_id ended $state"
 say "run $run_id: SUCCESS"

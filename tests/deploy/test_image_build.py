@@ -119,3 +119,28 @@ def test_debian_image_keeps_an_existing_image_and_checks_its_arguments(engine, t
     for bad in ("-oAPT::x=y", "pkg;rm", "pkg name", "$(id)"):
         out = run("debian-image.sh", "t/base:1", bad, CONTAINER_ENGINE=str(missing))
         assert out.returncode == 2 and "bad package name" in out.stderr, bad
+
+
+# --- deploy/smoke.sh -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("*.sh"))
+)
+def test_every_shell_script_parses(script):
+    assert subprocess.run(["sh", "-n", str(DEPLOY / script)], check=False).returncode == 0
+
+
+def test_the_smoke_override_swaps_only_what_no_registry_supplies_here():
+    """Users keep the official images: the smoke test's override replaces the images of
+    PostgreSQL, Redis and the S3 store (and the bucket one-shot), nothing else's."""
+    main = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]
+    smoke = yaml.safe_load((DEPLOY / "smoke" / "compose.smoke.yml").read_text())["services"]
+    assert set(smoke) <= set(main)
+    swapped = {name for name, svc in smoke.items() if "image" in svc}
+    assert swapped == {"postgres", "redis", "minio", "create-bucket"}
+    for name in ("migrate", "bootstrap", "web", "worker", "beat", "runner"):
+        assert "image" not in smoke[name] and "command" not in smoke[name], name
+    for name in swapped:
+        assert not main[name]["image"].startswith("${"), "the main file names official images"
+    assert all(svc["ulimits"]["nofile"]["hard"] < 20000 for svc in smoke.values())
