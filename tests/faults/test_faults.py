@@ -14,8 +14,8 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 
+from apps.apitokens.actions import do_create_api_token
 from apps.artifacts.models import Artifact
 from apps.artifacts.tasks import reconcile_logs
 from apps.audit.models import AuditEvent
@@ -68,7 +68,9 @@ def test_runners_sigkilled_mid_job_lose_nothing(stack, token, tmp_path):
     )
     repo, sha = project(tmp_path, "version: 1\njobs:\n" + jobs, "killed")
     doomed = [stack.runner(f"doomed{i}", token, "--executor", "shell") for i in range(3)]
-    run, _ = do_create_run(repo, trigger="manual", ref="refs/heads/main", commit_sha=sha)
+    run, _ = do_create_run(
+        repo, trigger="manual", ref="refs/heads/main", commit_sha=sha, actor="system"
+    )
     wait_for(lambda: len(list(marks.iterdir())) == 3, what="three jobs mid-step", stack=stack)
     for proc in doomed:
         stack.kill(proc)  # SIGKILL: no Complete, no CancelAck, no more heartbeats
@@ -97,7 +99,7 @@ def test_runners_sigkilled_mid_job_lose_nothing(stack, token, tmp_path):
 
 def api_token() -> str:
     user = User.objects.create_superuser(f"root{time.monotonic_ns()}", password="x")
-    return Token.objects.create(user=user).key
+    return do_create_api_token(user, actor="test")[1]
 
 
 def post_run(stack, key: str, repo: str, sha: str) -> int:
@@ -177,7 +179,9 @@ def test_the_worker_killed_during_planning(stack, token, tmp_path):
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(str(lock) + ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # planning blocks in its git fetch, mid-task
-        run, _ = do_create_run(repo, trigger="manual", ref="refs/heads/main", commit_sha=sha)
+        run, _ = do_create_run(
+            repo, trigger="manual", ref="refs/heads/main", commit_sha=sha, actor="system"
+        )
         wait_for(
             lambda: Run.objects.get(pk=run.pk).state == "PLANNING", what="planning", stack=stack
         )
@@ -216,7 +220,9 @@ def test_postgres_connections_terminated_during_runs(stack, token, tmp_path):
         ),
     )
     runners = [stack.runner(f"pg{i}", token, "--executor", "shell") for i in range(2)]
-    run, _ = do_create_run(repo, trigger="manual", ref="refs/heads/main", commit_sha=sha)
+    run, _ = do_create_run(
+        repo, trigger="manual", ref="refs/heads/main", commit_sha=sha, actor="system"
+    )
     wait_for(
         lambda: JobAttempt.objects.filter(run=run, state="RUNNING").count() == 2,
         what="jobs running",
