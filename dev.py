@@ -14,6 +14,7 @@ to go, the admin password, the runner and its executor, and how its own run goes
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -130,26 +131,46 @@ def bootstrap(env: dict) -> tuple[str, str]:
     return token_file.read_text().strip(), password if "created" in created else ""
 
 
+def _works(argv: list[str], timeout: float) -> bool:
+    try:
+        return (
+            subprocess.run(argv, capture_output=True, timeout=timeout, check=False).returncode == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def pipeline_images() -> list[str]:
+    """The images this checkout's own pipeline (ci.ai.yaml) runs in."""
+    config = ROOT / "ci.ai.yaml"
+    text = config.read_text() if config.exists() else ""
+    found = re.findall(r"^\s+image:\s*['\"]?([^'\"\s#]+)", text, re.MULTILINE)
+    return sorted(set(found))
+
+
 def runner_executor() -> tuple[list[str], str]:
-    """The container executor when podman or docker answers here, else the runner's own
-    choice (bwrap when it works, else shell); and the one line that says which."""
+    """The container executor when podman or docker works here and can have the images
+    of this checkout's own pipeline (present, or pulled now); else the runner's own choice
+    (bwrap when it works, else shell). And the one line that says which, and why."""
     for cli in ("podman", "docker"):
         path = shutil.which(cli)
-        if path is None:
+        if path is None or not _works([path, "info"], 15):
             continue
-        try:
-            ok = (
-                subprocess.run(
-                    [path, "info"], capture_output=True, timeout=15, check=False
-                ).returncode
-                == 0
+        missing = [
+            image
+            for image in pipeline_images()
+            if not _works([path, "image", "inspect", image], 15)
+            and not _works([path, "pull", "--quiet", image], 120)
+        ]
+        if missing:
+            return [], (
+                f"{cli} works, but {', '.join(missing)} cannot be pulled here (no registry "
+                "reachable?): jobs run on this machine (bwrap or shell), and their pages say "
+                "their image was not used"
             )
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return ["--executor", "oci", "--container-cli", path], (
-                f"container executor ({cli}): each job runs in its declared image"
-            )
+        return ["--executor", "oci", "--container-cli", path], (
+            f"container executor ({cli}): each job runs in its declared image"
+        )
     return [], "no working podman or docker: jobs run on this machine (bwrap or shell)"
 
 
