@@ -1,16 +1,12 @@
 """Thin Celery wrappers for artifact work done after commit, and the daily retention."""
 
-import logging
-
 from celery import current_app, shared_task
 from django.conf import settings
-from kombu.exceptions import OperationalError
 
 from apps.artifacts.logs import finalize
 from apps.artifacts.retention import cleanup
 from apps.artifacts.testreports import parse_attempt_reports
-
-log = logging.getLogger(__name__)
+from lib.dispatch import dispatch
 
 
 @shared_task(
@@ -31,13 +27,10 @@ def finalize_log(attempt_id: int) -> None:
 def _request_analysis(attempt_id: int) -> None:
     """The advisory AI analysis reads the finalised log and the parsed reports, so it is
     queued here, by task name (the AI app sits above this one). It decides itself whether
-    the attempt wants one; a broker that refuses the message loses only the suggestion."""
-    if not settings.DELTACI_AI_URL:
-        return
-    try:
-        current_app.signature("deltaci.ai_analyse_attempt", args=(attempt_id,)).delay()
-    except (OSError, OperationalError) as exc:
-        log.warning("AI analysis of attempt %s not queued: %s", attempt_id, exc)
+    the attempt wants one; a broker that refuses the message loses only the suggestion
+    (dispatch logs and counts it)."""
+    if settings.DELTACI_AI_URL:
+        dispatch(current_app.signature("deltaci.ai_analyse_attempt"), attempt_id)
 
 
 @shared_task(name="deltaci.reconcile_logs", expires=60)
