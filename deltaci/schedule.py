@@ -27,6 +27,11 @@ BEAT_SCHEDULE = {
         "schedule": 120.0,
         "options": {"expires": 120},
     },
+    "refresh-runner-tokens": {
+        "task": "deltaci.refresh_runner_tokens",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "cleanup-retention": {
         "task": "deltaci.cleanup_retention",
         "schedule": crontab(hour=3, minute=17),

@@ -3,12 +3,15 @@ more. Secrets are only the ones the job names (never for a fork pull request) an
 are environment-prefixed and read-only for forks (docs/security.md)."""
 
 from django.conf import settings
+from django.db import transaction
 
 from apps.policies.effective import EffectivePolicy
 from apps.policies.secrets import secrets_for_job
 from apps.runners.models import Runner
 from apps.runs.models import JobAttempt
-from apps.vcs.auth import runner_clone_token
+from apps.vcs.auth import needs_runner_token, runner_clone_token
+from apps.vcs.tasks import refresh_runner_tokens
+from lib.dispatch import dispatch
 
 
 def max_runtime_seconds(spec: dict, policy: EffectivePolicy) -> int:
@@ -48,6 +51,8 @@ def granted_body(
     clone_token = runner_clone_token(repo)
     if clone_token:
         source["clone_token"] = clone_token
+    elif needs_runner_token(repo):  # GitHub was down when it was due: the retry will have one
+        transaction.on_commit(lambda: dispatch(refresh_runner_tokens, repo.pk))
     body = {
         "type": "LeaseGranted",
         "run_id": str(run.pk),

@@ -13,7 +13,7 @@ from apps.runs import engine, planlease, states, trust
 from apps.runs.cancelling import cancel_superseded
 from apps.runs.choices import JobState, RunState, Trigger
 from apps.runs.models import Job, Recipe, Repository, Run
-from apps.vcs.auth import clone_token_for
+from apps.vcs.auth import clone_token_for, refresh_runner_clone_token
 from lib import gitmirror
 from lib.wakeup import notify_work
 from planner import PlanError, PlannerPolicy, plan_repository
@@ -136,6 +136,7 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
         run.commit_sha = gitmirror.resolve(mirror, run.ref)
         Run.objects.filter(pk=run.pk).update(commit_sha=run.commit_sha)
     gitmirror.fetch_commit(mirror, run.commit_sha, token=clone_token_for(repo))
+    refresh_runner_clone_token(repo)  # before any job exists: a lease only reads it
     trust.mark_if_untrusted(run, mirror)  # before any job exists
     base, unavailable = choose_base(run, mirror)
     plan = plan_repository(

@@ -1,7 +1,8 @@
 """Credentials for talking to GitHub: a personal token (GITHUB_TOKEN), or a GitHub App
 (GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY) whose RS256-signed JWT is exchanged for
 installation tokens. Installation tokens are cached per process until shortly before
-they expire. Runners only ever get a short-lived, read-only, one-repository token."""
+they expire. Runners only ever get a short-lived, read-only, one-repository token, minted
+by the worker and stored encrypted (RunnerCloneToken) so a lease never calls GitHub."""
 
 import logging
 import threading
@@ -13,12 +14,17 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.policies.secrets import decrypt, encrypt
 from apps.vcs import github
+from apps.vcs.models import RunnerCloneToken
 from lib.gitmirror import GitError
 
 log = logging.getLogger(__name__)
 
 REFRESH_MARGIN = timedelta(minutes=5)
+# Runner tokens are renewed this long before they expire (GitHub gives one hour): the beat
+# task runs every minute, so a lease always finds one with most of its hour left.
+RUNNER_TOKEN_RENEW = timedelta(minutes=20)
 JWT_LIFETIME = timedelta(minutes=9)  # GitHub accepts at most 10 minutes
 RUNNER_PERMISSIONS = {"contents": "read"}
 
@@ -81,18 +87,8 @@ def installation_id(full_name: str) -> int:
     return found["id"]
 
 
-def installation_token(full_name: str, *, runner: bool = False) -> str:
-    """An installation token for the repository's installation. `runner=True` asks for
-    one narrowed to this one repository and read-only contents."""
-    key = _cache_key(full_name, "runner" if runner else "plane")
-    now = timezone.now()
-    with _lock:
-        cached = _tokens.get(key)
-        if cached and cached[1] - REFRESH_MARGIN > now:
-            return cached[0]
-    body = None
-    if runner:
-        body = {"repositories": [full_name.split("/", 1)[1]], "permissions": RUNNER_PERMISSIONS}
+def _exchange(full_name: str, body: dict | None) -> tuple[str, datetime]:
+    """A new installation token (and its expiry) from GitHub, no cache involved."""
     iid = installation_id(full_name)
     try:
         answer = github.call(
@@ -107,6 +103,19 @@ def installation_token(full_name: str, *, runner: bool = False) -> str:
     expires = parse_datetime(str(answer.get("expires_at", ""))) if token else None
     if not token or expires is None:
         raise github.GitHubError("GitHub's installation token answer has no token or expiry")
+    return token, expires
+
+
+def installation_token(full_name: str) -> str:
+    """The control plane's installation token for the repository's installation, cached
+    per process until shortly before it expires."""
+    key = _cache_key(full_name, "plane")
+    now = timezone.now()
+    with _lock:
+        cached = _tokens.get(key)
+        if cached and cached[1] - REFRESH_MARGIN > now:
+            return cached[0]
+    token, expires = _exchange(full_name, None)
     with _lock:
         _tokens[key] = (token, expires)
     return token
@@ -137,17 +146,57 @@ def clone_token_for(repository) -> str:
     return creds.token if creds else ""
 
 
-def runner_clone_token(repository) -> str:
-    """A short-lived (one hour at most), read-only token for one repository that a
-    runner may use to clone, or "". Only a GitHub App can mint one; a personal token is
-    never handed to a runner, and public repositories need none."""
+def needs_runner_token(repository) -> bool:
+    """Only a GitHub App can mint a runner token; a personal token is never handed to a
+    runner, and public (or local) repositories need none."""
     full_name = getattr(repository, "github_full_name", "")
-    if not full_name or mode() != "app" or repository.visibility == "public":
+    return bool(full_name) and mode() == "app" and repository.visibility != "public"
+
+
+def runner_clone_token(repository) -> str:
+    """The stored short-lived, read-only token for one repository that a runner may clone
+    with, or "". Read at lease time: one row, no call to GitHub. A token missing or about
+    to expire (GitHub was down when it was due) gives "": the lease is still granted and
+    the runner's clone fails visibly, as infrastructure, and is retried."""
+    if not needs_runner_token(repository):
+        return ""
+    row = RunnerCloneToken.objects.filter(
+        repository=repository, expires_at__gt=timezone.now() + REFRESH_MARGIN
+    ).first()
+    if row is None:
+        log.warning(
+            "no fresh runner clone token for %s",
+            repository.github_full_name,
+            extra={"repo": repository.github_full_name},
+        )
         return ""
     try:
-        return installation_token(full_name, runner=True)
-    except github.GitHubError as exc:
-        # The lease is still granted: the runner's clone fails visibly (an infrastructure
-        # failure, retried) rather than every lease request failing while GitHub is down.
-        log.warning("no runner clone token for %s: %s", full_name, exc, extra={"repo": full_name})
+        return decrypt(bytes(row.ciphertext))
+    except ValueError:  # DELTACI_SECRETS_KEY changed: the next refresh cannot fix that either
+        log.warning("runner clone token for %s cannot be decrypted", repository.github_full_name)
         return ""
+
+
+def refresh_runner_clone_token(repository) -> bool:
+    """Mint and store the runner token when there is none that outlives RUNNER_TOKEN_RENEW
+    (the worker's job: planning, and the beat task while jobs wait). True when one was
+    minted; a GitHub failure is logged and left for the next try."""
+    if not needs_runner_token(repository):
+        return False
+    now = timezone.now()
+    if RunnerCloneToken.objects.filter(
+        repository=repository, expires_at__gt=now + RUNNER_TOKEN_RENEW
+    ).exists():
+        return False
+    full_name = repository.github_full_name
+    body = {"repositories": [full_name.split("/", 1)[1]], "permissions": RUNNER_PERMISSIONS}
+    try:
+        token, expires = _exchange(full_name, body)
+    except github.GitHubError as exc:
+        log.warning("no runner clone token for %s: %s", full_name, exc, extra={"repo": full_name})
+        return False
+    RunnerCloneToken.objects.update_or_create(
+        repository=repository,
+        defaults={"ciphertext": encrypt(token), "expires_at": expires, "minted_at": now},
+    )
+    return True

@@ -87,3 +87,19 @@ class PullRequestComment(models.Model):
 
     def __str__(self) -> str:
         return f"comment on #{self.pr_number}"
+
+
+class RunnerCloneToken(models.Model):
+    """The read-only clone token runners of a private repository are handed, minted by the
+    worker (planning, and a beat task before it expires) and stored encrypted, so granting
+    a lease reads a row and never waits on GitHub inside a web request."""
+
+    repository = models.OneToOneField(
+        "runs.Repository", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    ciphertext = models.BinaryField()
+    expires_at = models.DateTimeField(db_index=True)
+    minted_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"runner clone token for repository {self.repository_id}"

@@ -8,10 +8,10 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from apps.runs.choices import RUN_TERMINAL
-from apps.runs.models import Run
-from apps.vcs import github, reporting
-from apps.vcs.models import RunReport
+from apps.runs.choices import JOB_ACTIVE, RUN_TERMINAL
+from apps.runs.models import Repository, Run
+from apps.vcs import auth, github, reporting
+from apps.vcs.models import RunnerCloneToken, RunReport
 from lib.dispatch import dispatch
 from lib.logging import bind, unbind
 
@@ -85,3 +85,25 @@ def reconcile_reports() -> int:
     ids = set(unreported.values_list("pk", flat=True)[:200])
     ids |= set(dirty.values_list("run_id", flat=True)[:200])
     return sum(dispatch(report_run, run_id, "reconcile") for run_id in sorted(ids))
+
+
+@shared_task(name="deltaci.refresh_runner_tokens", expires=60)
+def refresh_runner_tokens(repository_id: int | None = None) -> int:
+    """Runner clone tokens renewed before they expire, for the private GitHub repositories
+    that have jobs waiting or running (planning mints the first one; a lease that found
+    none asks for its repository's); a lease only reads the stored token. Returns how many
+    were minted."""
+    if auth.mode() != "app":
+        return 0
+    fresh = RunnerCloneToken.objects.filter(
+        expires_at__gt=timezone.now() + auth.RUNNER_TOKEN_RENEW
+    ).values("repository_id")
+    due = (
+        Repository.objects.filter(github_full_name__gt="", runs__jobs__state__in=JOB_ACTIVE)
+        .exclude(visibility="public")
+        .exclude(pk__in=fresh)
+        .distinct()
+    )
+    if repository_id is not None:
+        due = due.filter(pk=repository_id)
+    return sum(auth.refresh_runner_clone_token(repo) for repo in due[:200])

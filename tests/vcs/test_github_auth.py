@@ -9,7 +9,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from apps.vcs import auth, github
+from apps.vcs import auth, github, tasks
+from apps.vcs.models import RunnerCloneToken
 from lib.gitmirror import GitError
 from tests.conftest import job_spec
 from tests.vcs.conftest import APP_ID, FULL_NAME, lease
@@ -59,18 +60,22 @@ def test_it_refuses_a_jwt_signed_with_another_key(github_app, gh_repo, settings)
         auth.clone_token_for(gh_repo)
     with pytest.raises(github.GitHubError):
         auth.credentials_for(gh_repo)
+    assert auth.refresh_runner_clone_token(gh_repo) is False  # logged, tried again later
     assert auth.runner_clone_token(gh_repo) == ""  # the lease is still granted
 
 
 def test_it_gives_runners_a_narrowed_read_only_token(github_app, gh_repo):
     plane = auth.clone_token_for(gh_repo)
+    assert auth.refresh_runner_clone_token(gh_repo) is True
     token = auth.runner_clone_token(gh_repo)
     assert token and token != plane
     grant = github_app.issued[token]
     assert grant["permissions"] == {"contents": "read"}
     assert grant["repositories"] == ["Hello-World"]
     assert grant["expires_at"] - timezone.now() <= timedelta(hours=1)
-    assert auth.runner_clone_token(gh_repo) == token  # cached like the other one
+    assert auth.refresh_runner_clone_token(gh_repo) is False  # stored, still fresh
+    assert auth.runner_clone_token(gh_repo) == token
+    assert token.encode() not in bytes(RunnerCloneToken.objects.get().ciphertext)  # encrypted
     # The fake GitHub enforces it: a runner token cannot write.
     with pytest.raises(github.GitHubError, match="401"):
         github.call("POST", f"/repos/{FULL_NAME}/check-runs", token=token, json={})
@@ -78,12 +83,14 @@ def test_it_gives_runners_a_narrowed_read_only_token(github_app, gh_repo):
 
 def test_it_never_hands_a_personal_token_to_runners(github_pat, gh_repo):
     assert auth.clone_token_for(gh_repo) == github_pat.pat  # the control plane's fetches
+    assert auth.refresh_runner_clone_token(gh_repo) is False
     assert auth.runner_clone_token(gh_repo) == ""
     assert github_pat.calls == []
 
 
 def test_it_needs_no_token_for_public_or_local_repositories(github_app, gh_repo, repo):
     gh_repo.visibility = "public"
+    assert auth.refresh_runner_clone_token(gh_repo) is False
     assert auth.runner_clone_token(gh_repo) == ""
     assert auth.clone_token_for(repo) == "" and auth.runner_clone_token(repo) == ""
     assert github_app.calls == []
@@ -95,11 +102,50 @@ def test_it_has_no_credentials_when_github_is_not_configured(gh_repo):
     assert auth.credentials_for(gh_repo) is None
 
 
-def test_it_puts_the_runner_token_in_lease_granted(github_app, gh_repo, make_run, runner):
+def test_it_puts_the_stored_runner_token_in_lease_granted_without_calling_github(
+    github_app, gh_repo, make_run, runner
+):
     make_run([job_spec("build")], repository=gh_repo)
+    assert tasks.refresh_runner_tokens() == 1  # the beat task: a private repo with a queued job
+    calls = len(github_app.calls)
     granted = lease(runner)
     token = granted["source"]["clone_token"]
     assert github_app.issued[token]["permissions"] == {"contents": "read"}
+    assert len(github_app.calls) == calls  # the web request read a row, nothing more
+
+
+def test_it_renews_runner_tokens_before_they_expire_while_jobs_wait(github_app, gh_repo, make_run):
+    now = timezone.now()
+    make_run([job_spec("build")], repository=gh_repo)
+    with time_machine.travel(now, tick=False):
+        assert tasks.refresh_runner_tokens() == 1
+        first = auth.runner_clone_token(gh_repo)
+    with time_machine.travel(now + timedelta(minutes=39), tick=False):
+        assert tasks.refresh_runner_tokens() == 0  # more than 20 minutes left
+        assert auth.runner_clone_token(gh_repo) == first
+    with time_machine.travel(now + timedelta(minutes=41), tick=False):
+        assert tasks.refresh_runner_tokens() == 1
+        assert auth.runner_clone_token(gh_repo) not in ("", first)
+
+
+def test_it_mints_no_runner_token_for_repositories_without_waiting_jobs(github_app, gh_repo):
+    assert tasks.refresh_runner_tokens() == 0
+    assert github_app.calls == []
+
+
+def test_a_lease_without_a_fresh_token_is_granted_and_asks_for_one(
+    github_app, gh_repo, make_run, runner, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    make_run([job_spec("build")], repository=gh_repo)
+    with time_machine.travel(now, tick=False):
+        auth.refresh_runner_clone_token(gh_repo)
+    later = now + timedelta(minutes=56)  # GitHub was down at every renewal: < 5 minutes left
+    with time_machine.travel(later, tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            granted = lease(runner)
+        assert "clone_token" not in granted["source"]  # the clone fails visibly, retried
+        assert auth.runner_clone_token(gh_repo)  # the lease's request for a new one was sent
 
 
 def test_it_talks_to_github_enterprise_server_under_its_api_prefix(github_app, gh_repo, settings):
