@@ -5,7 +5,7 @@ Everything here runs inside the caller's transaction and changes state only thro
 apps/runs/states.py. Each function is idempotent: calling it twice changes nothing more.
 """
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 from apps.policies.effective import policy_for
@@ -183,6 +183,19 @@ def _mark_flaky_attempts(job: Job) -> None:
     )
 
 
+def _advance_after_commit(run_id: int, actor: str) -> None:
+    """advance_run once more in its own transaction after the caller's commits (robust:
+    a failure there is logged, and the supervisor's advance_runs catches up)."""
+
+    def again() -> None:
+        with transaction.atomic():
+            run = Run.objects.defer("plan", "recipe").filter(pk=run_id).first()
+            if run is not None:
+                advance_run(run, actor=actor, recheck=False)
+
+    transaction.on_commit(again, robust=True)
+
+
 def _open_job_states(run: Run) -> set[str]:
     return {
         state
@@ -192,9 +205,12 @@ def _open_job_states(run: Run) -> set[str]:
     }
 
 
-def advance_run(run: Run, *, actor: str) -> None:
+def advance_run(run: Run, *, actor: str, recheck: bool = True) -> None:
     """Release dependents and finalise the run when nothing more can happen. Called at
-    the end of every attempt, so its two reads are prepared statements."""
+    the end of every attempt, so its two reads are prepared statements. Where writers
+    run concurrently (PostgreSQL), two jobs ending at once each see the other still open
+    in their own transaction; so a call that leaves jobs open looks again once its
+    transaction commits, and the last of them to commit moves the run on."""
     rows = fetch_prepared(statements.RUN_STATE, {"run": run.pk})
     if not rows:
         return
@@ -212,6 +228,8 @@ def advance_run(run: Run, *, actor: str) -> None:
         release_ready_jobs(run)
         open_states = _open_job_states(run)
     if open_states:
+        if recheck and connection.vendor == "postgresql":
+            _advance_after_commit(run.pk, actor)
         return
     jobs = Job.objects.filter(run_id=run.pk)
     # A required job that did not succeed breaks the run, including one skipped because
