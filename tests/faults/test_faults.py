@@ -14,6 +14,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from apps.apitokens.actions import do_create_api_token
 from apps.artifacts.models import Artifact
@@ -231,8 +232,17 @@ def test_postgres_connections_terminated_during_runs(stack, token, tmp_path):
     errors_before = stack.log("web").count("Internal Server Error")
     ended = 0
     for _ in range(3):
+        cut = timezone.now()
         ended += terminate_backends(keep=(own_backend(),))  # all but this test's own
-        time.sleep(1)  # let heartbeats and log chunks meet the dead connections
+        # Heartbeats (and the log chunks between them) meet the dead connections: wait
+        # until every runner's lease was renewed through a new one, or its job ended.
+        wait_for(
+            lambda cut=cut: not Lease.objects.filter(attempt__run=run, ended_at__isnull=True)
+            .exclude(last_heartbeat_at__gt=cut)
+            .exists(),
+            what="heartbeats after the terminations",
+            stack=stack,
+        )
     wait_for(lambda: finished(run), seconds=90, what="run after the terminations", stack=stack)
     assert ended > 0
     assert run.state == "SUCCESS"

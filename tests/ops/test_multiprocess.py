@@ -100,6 +100,21 @@ def send(port: int, head: bytes, rest: bytes) -> bytes:
         return b"".join(iter(lambda: s.recv(65536), b""))
 
 
+def wait_until_accepted(port: int, client_port: int, seconds: float = 10) -> None:
+    """Until a worker has accept()ed the connection from `client_port`: the kernel lists the
+    server's end of it with no inode while it waits in the listen queue, and with the
+    worker's socket inode once accepted (/proc/net/tcp; the event, not a guess at time)."""
+    ends = (f"0100007F:{port:04X}", f"0100007F:{client_port:04X}")
+    deadline = time.monotonic() + seconds
+    while True:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if (fields[1], fields[2]) == ends and fields[9] != "0":
+                return
+        assert time.monotonic() < deadline, "no gunicorn worker accepted the connection"
+        time.sleep(0.005)
+
+
 def test_counts_from_every_worker_add_up_in_one_scrape(gunicorn):
     port, metrics_dir = gunicorn
     _, reg = do_create_registration_token(environment="dev")
@@ -109,7 +124,7 @@ def test_counts_from_every_worker_add_up_in_one_scrape(gunicorn):
     # The worker that accepts this half-sent request is busy until it is finished...
     busy = socket.create_connection(("127.0.0.1", port), timeout=10)
     busy.sendall(head)
-    time.sleep(0.5)
+    wait_until_accepted(port, busy.getsockname()[1])
     # ...so these are answered by the other worker.
     answers = [send(port, head, rest) for _ in range(5)]
     busy.sendall(rest)
