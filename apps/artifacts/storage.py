@@ -69,7 +69,7 @@ def upload_instructions(key: str, *, size: int, content_type: str) -> dict:
 
 def verify_upload_token(token: str) -> dict:
     """The key, size and type a local upload URL was signed for (raises BadSignature)."""
-    return signing.loads(token, salt=_SALT, max_age=UPLOAD_TTL.total_seconds())
+    return signing.loads(token, salt=_SALT, max_age=UPLOAD_TTL)
 
 
 def save(key: str, data: bytes) -> None:

@@ -5,7 +5,7 @@ artifact the user may not see is a 404, the same as one that does not exist."""
 
 import re
 
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
@@ -23,7 +23,7 @@ def download_name(name: str) -> str:
     return clean or "artifact"
 
 
-def _protect(response: HttpResponse) -> HttpResponse:
+def _protect(response: HttpResponseBase) -> HttpResponseBase:
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "private, no-store"

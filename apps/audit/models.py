@@ -5,14 +5,16 @@ database constraint or cascade (deleting a run leaves its audit rows as they wer
 `subject` keeps a readable label of what they named. On PostgreSQL a trigger refuses
 UPDATE and DELETE on the table (migration 0003); in Python the model refuses both."""
 
+from typing import Any, NoReturn
+
 from django.db import models
 
 
-class AuditEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # type: ignore[override]
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
         raise PermissionError("audit events are append-only")
 
-    def delete(self):  # type: ignore[override]
+    def delete(self) -> NoReturn:
         raise PermissionError("audit events are append-only")
 
 

@@ -19,6 +19,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.registry import Collector
 
 from apps.runners.models import Lease
 from apps.runs.choices import AttemptState, FailureClass, JobState, LeaseState, RunState
@@ -114,7 +115,7 @@ def database_metrics() -> Iterator[Metric]:
     yield _planning_histogram()
 
 
-class DatabaseCollector:
+class DatabaseCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             metrics = list(database_metrics())

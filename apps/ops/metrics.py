@@ -10,8 +10,11 @@ are right whichever worker answers.
 """
 
 import os
+from collections.abc import Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from apps.ops.collectors import DatabaseCollector
 from lib import dispatch
@@ -39,10 +42,10 @@ STALE_ANSWERS = Counter(
 TASK_DISPATCH_FAILURES = dispatch.FAILURES  # defined beside the code that counts it (lib)
 
 
-class _ProcessCollector:
+class _ProcessCollector(Collector):
     """The default registry (this process's metrics plus process/platform info)."""
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
 
 

@@ -64,9 +64,10 @@ def _observe(endpoint: str, response: HttpResponse, seconds: float) -> None:
     if endpoint in TIMED:
         metrics.RUNNER_REQUEST_SECONDS.labels(endpoint, str(response.status_code)).observe(seconds)
     data = getattr(response, "data", None)
-    error = data.get("error") if isinstance(data, dict) else None
-    stale = isinstance(error, dict) and error.get("code") == "STALE_LEASE"
-    if response.status_code == 409 and stale:
+    if response.status_code != 409 or not isinstance(data, dict):
+        return
+    error = data.get("error")
+    if isinstance(error, dict) and error.get("code") == "STALE_LEASE":
         reason = data.get("reason")
         reason = reason if reason in metrics.STALE_REASONS else "other"
         metrics.STALE_ANSWERS.labels(endpoint, reason).inc()
@@ -112,8 +113,8 @@ class OpsMiddleware:
                 fields["error"] = error.get("code")
                 if data.get("reason"):
                     fields["reason"] = data.get("reason")
-        runner = getattr(request, "user", None)
-        if hasattr(runner, "capabilities"):  # a Runner, authenticated by the view
+        runner = getattr(request, "user", None)  # a Runner once the view authenticated it
+        if runner is not None and hasattr(runner, "capabilities"):
             fields["runner_id"] = runner.pk
         fields["duration_ms"] = round(seconds * 1000, 1)
         level = logging.WARNING if response.status_code >= 500 else logging.INFO

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
@@ -57,8 +59,9 @@ class SecretForm(forms.ModelForm):
             )
         return name
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean() returns
         if self.instance.pk is None and not data.get("value"):
             self.add_error("value", "A new secret needs a value.")
         return data

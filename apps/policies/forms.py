@@ -3,11 +3,15 @@ naming the global default it falls back to, and validation that refuses what the
 planner, the lease service or retention could not honour."""
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
 
 from apps.policies.models import Policy
+
+if TYPE_CHECKING:  # the admin's fieldsets type exists in the stubs only
+    from django.contrib.admin.options import _FieldsetSpec
 
 _IMAGE = re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9._/:@*?\[\]-]{0,199}$")
 _HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$")
@@ -96,7 +100,7 @@ HELP = {
     "build_tags": "Tag pushes create runs.",
 }
 
-FIELDSETS = [
+FIELDSETS: "_FieldsetSpec" = [
     ("Images", {"fields": ["allowed_images", "image_isolation", "require_digest"]}),
     ("Network egress", {"fields": ["egress_mode", "egress_allow"]}),
     (
@@ -166,8 +170,9 @@ class PolicyForm(forms.ModelForm):
     def clean_required_jobs(self) -> list[str]:
         return _string_list(self.cleaned_data.get("required_jobs"), _JOB, "job names")
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean() returns
         for name, (low, high) in _BOUNDS.items():
             value = data.get(name)
             if value is not None and not low <= value <= high:

@@ -25,7 +25,8 @@ def encrypt(value: str) -> bytes:
     return _fernet().encrypt(value.encode())
 
 
-def decrypt(ciphertext: bytes) -> str:
+def decrypt(ciphertext: bytes | memoryview) -> str:
+    """A BinaryField may read back as a memoryview (bytes() below takes either)."""
     try:
         return _fernet().decrypt(bytes(ciphertext)).decode()
     except InvalidToken as exc:

@@ -66,7 +66,7 @@ def check_registration_token(registration_token: str | None) -> RunnerRegistrati
 
 @transaction.atomic
 def do_register_runner(
-    registration_token: str, *, name: str, capabilities: list[str], version: str
+    registration_token: str | None, *, name: str, capabilities: list[str], version: str
 ) -> tuple[Runner, str]:
     row = check_registration_token(registration_token)
     now = timezone.now()

@@ -2,6 +2,8 @@
 through an action (apps/runners/actions.py, apps/runners/operator.py) so it is audited;
 tokens are shown once, when created, and only their hash prefix afterwards."""
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
@@ -18,6 +20,17 @@ from apps.runners.models import Lease, Runner, RunnerRegistrationToken
 from apps.runners.operator import do_revoke_registration_token
 from apps.runs.choices import LEASE_LIVE
 from lib.admin import ReadOnlyAdmin, adopt_created, show_token_once
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # the stubs' model-with-annotations type
+
+    class _LiveLease(TypedDict):
+        """The runner list's annotations: its live lease, if any (see get_queryset)."""
+
+        lease_prefix: str | None
+        lease_job: str | None
+        lease_run: int | None
+
 
 MAX_LABELS = 50
 
@@ -151,7 +164,7 @@ class RunnerAdmin(admin.ModelAdmin):
         return False  # runners register themselves with a registration token
 
     @admin.display(description="current lease")
-    def current_lease(self, obj: Runner) -> str:
+    def current_lease(self, obj: "WithAnnotations[Runner, _LiveLease]") -> str:
         prefix = getattr(obj, "lease_prefix", None)
         if not prefix:
             return "—"

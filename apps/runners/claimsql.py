@@ -4,11 +4,24 @@ its row becomes the attempt with its job, run, repository and policy cached on i
 dispatch.py uses this on PostgreSQL only; the ORM path serves every database and is the
 reference this must match (tests/protocol/test_statements.py)."""
 
+from typing import TYPE_CHECKING, TypedDict
+
 from apps.policies.effective import default_image_isolation
 from apps.policies.images import CONTAINER_CAPABILITY
 from apps.runners import statements
 from apps.runs.models import JobAttempt, Repository
 from lib.db import fetch_prepared, models_from_row
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # the stubs' model-with-annotations type
+
+    class GrantData(TypedDict):
+        """Read with a claimed attempt beside its columns, here and in dispatch's ORM
+        path: the run's own max_concurrency as text, None if the plan sets none."""
+
+        run_limit: str | None
+
+    ClaimedAttempt = WithAnnotations[JobAttempt, GrantData]
 
 
 def lock_next(
@@ -18,7 +31,7 @@ def lock_next(
     repos: set[int],
     runs: set[int],
     host_only: bool = False,
-) -> JobAttempt | None:
+) -> "ClaimedAttempt | None":
     """The locked attempt with its job, run, repository and policy cached on it, and
     `run_limit` (the run's own max_concurrency, as text); None if there is none.
     `host_only`: not the jobs whose image the policy requires (a runner without

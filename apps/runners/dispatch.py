@@ -12,10 +12,11 @@ long-poll waits.
 import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, TextField, Value
+from django.db.models import F, Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
@@ -151,19 +152,23 @@ def _claim_round(runner: Runner, caps: frozenset, passed: _Passed):
         return _take(attempt, runner, caps, live, passed)
 
 
-def _with_grant_data(qs):
+def _with_grant_data(qs: QuerySet[JobAttempt]) -> "QuerySet[claimsql.ClaimedAttempt]":
     """What a grant needs, in the same query: the job, run, repository and policy, and
     the run's own max_concurrency (not the whole plan)."""
-    return (
+    annotated = (
         qs.select_related("job", "run", "run__repository", "run__repository__policy")
         .defer("run__plan", "run__recipe")
         .annotate(
             run_limit=KeyTextTransform("max_concurrency", KeyTransform("policies", F("run__plan")))
         )
     )
+    # The stubs type a JSON key's text as str; a plan without the key reads NULL.
+    return cast("QuerySet[claimsql.ClaimedAttempt]", annotated)
 
 
-def _take(attempt: JobAttempt, runner: Runner, caps: frozenset, live: int, passed: _Passed):
+def _take(
+    attempt: "claimsql.ClaimedAttempt", runner: Runner, caps: frozenset, live: int, passed: _Passed
+):
     """Grant the locked `attempt` unless a policy or a limit says otherwise."""
     run, repo = attempt.run, attempt.run.repository
     policy = policy_for(repo)

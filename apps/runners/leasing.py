@@ -66,7 +66,7 @@ def lease_digest(lease_id: str) -> str:
 
 # --- lease-scoped messages -------------------------------------------------------------
 
-_STALE_REASON = {
+_STALE_REASON: dict[str, str] = {  # by str: Lease.state reads as a plain string
     LeaseState.EXPIRED: "LEASE_EXPIRED",
     LeaseState.REVOKED: "LEASE_REVOKED",
     LeaseState.COMPLETED: "LEASE_ENDED",

@@ -90,7 +90,9 @@ def expire_leases(now: datetime | None = None) -> int:
     for pk in due:
         with write_transaction():
             lease = leasing.lock_lease(pk)
-            why = leasing.expiry_reason(lease, now) if lease else None
+            if lease is None:
+                continue
+            why = leasing.expiry_reason(lease, now)
             if not why or not leasing.end_lease(
                 lease, LeaseState.EXPIRED, why=f"lease expired ({why})", actor="supervisor"
             ):

@@ -117,7 +117,7 @@ def _check_refs(lease: Lease, refs: list[dict], actor: str) -> frozenset[str]:
     prefix = storage.attempt_prefix(attempt)
     limit = policy_for(attempt.run.repository).max_artifact_bytes
     known = set(Artifact.objects.filter(attempt=attempt).values_list("key", flat=True))
-    keys = set()
+    keys: set[str] = set()
     for ref in refs:
         uri = str(ref.get("uri", ""))
         key = storage.key_from_uri(uri)
@@ -130,8 +130,8 @@ def _check_refs(lease: Lease, refs: list[dict], actor: str) -> frozenset[str]:
                 if size is None
                 else (f"larger than {limit} bytes" if size > limit else "")
             )
-        if why:
-            record("artifact.rejected", actor=actor, run=attempt.run, target=uri[:200], why=why)
-            continue
-        keys.add(key)
+            if not why:
+                keys.add(key)
+                continue
+        record("artifact.rejected", actor=actor, run=attempt.run, target=uri[:200], why=why)
     return frozenset(keys)

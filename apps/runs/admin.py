@@ -72,12 +72,15 @@ class RepositoryAdmin(admin.ModelAdmin):
         self._retention(request, queryset, dry_run=False)
 
 
+_JOB_COLUMNS = ("name", "state", "required", "allow_failure", "reason_code", "reason")
+
+
 class JobInline(admin.TabularInline):
     model = Job
     extra = 0
     can_delete = False
-    fields = ["name", "state", "required", "allow_failure", "reason_code", "reason"]
-    readonly_fields = fields
+    fields = _JOB_COLUMNS
+    readonly_fields = _JOB_COLUMNS
     show_change_link = True
 
     def has_add_permission(self, request, obj=None) -> bool:

@@ -143,7 +143,7 @@ def apply_sgr(style: Style, raw: str) -> Style:
         elif p in (38, 48):
             colour, i = _extended(params, i)
             if colour is not None:
-                style = replace(style, **{"fg" if p == 38 else "bg": colour})
+                style = replace(style, fg=colour) if p == 38 else replace(style, bg=colour)
     return style
 
 

@@ -70,10 +70,11 @@ def last_success_base(
     """A manual run's base: the commit of the ref's last successful run (another
     commit), as (base sha, why the diff is unavailable). ``manage.py plan`` uses it too,
     so its preview diffs against what the server would."""
+    successes = Run.objects.filter(repository=repository, ref=ref, state=RunState.SUCCESS)
+    if exclude is not None:
+        successes = successes.exclude(pk=exclude)
     previous = (
-        Run.objects.filter(repository=repository, ref=ref, state=RunState.SUCCESS)
-        .exclude(pk=exclude)
-        .exclude(commit_sha=head_sha)
+        successes.exclude(commit_sha=head_sha)
         .order_by("-created_at")
         .values_list("commit_sha", flat=True)
         .first()
@@ -155,6 +156,8 @@ def _plan_from_repository(run: Run, policy: EffectivePolicy) -> tuple[dict, dict
 def failed_only_plan(previous: Run) -> dict:
     """The previous plan narrowed to the jobs that did not succeed and their dependents;
     needs on jobs that succeeded are dropped (they are satisfied)."""
+    if previous.plan is None:
+        raise PlanError(f"run {previous.pk} has no plan to rerun")
     plan = dict(previous.plan)
     states_by_name = dict(previous.jobs.values_list("name", "state"))
     keep = {n for n, s in states_by_name.items() if s not in (JobState.SUCCEEDED, JobState.SKIPPED)}

@@ -15,7 +15,7 @@ them.
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -29,6 +29,15 @@ from apps.runs.choices import RunState as R
 from apps.runs.events import log_state_event
 from apps.runs.models import StateEvent
 from lib.db import fetch_prepared, insert
+
+
+class Stateful(Protocol):
+    """A row a machine moves: a Run, Job, JobAttempt or Lease."""
+
+    @property
+    def pk(self) -> Any: ...
+
+    state: str
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,7 @@ def _run_id(machine: Machine, obj: Any) -> int:
 
 def transition(
     machine: Machine,
-    obj: models.Model,
+    obj: Stateful,
     to: str,
     *,
     why: str = "",
@@ -216,9 +225,9 @@ def transition(
     sql, select, columns = statements.transition(model, tuple(fields))
     params = _update_params(columns, fields)
     params["to"], params["pk"] = to, obj.pk
-    current = obj.state
+    current: str | None = obj.state  # None: the row is gone
     for _ in range(len(allowed) + 1):
-        if current not in allowed:
+        if current is None or current not in allowed:
             fresh = _state_in_db(select, obj.pk)
             if fresh is None or fresh == current or fresh not in allowed:
                 return False

@@ -39,7 +39,8 @@ class Handled:
 def do_handle_delivery(event: str, delivery_id: str, payload: dict) -> Handled:
     """The delivery's effect. Raises webhooks.BadPayload for a malformed payload (the
     delivery is recorded as rejected first)."""
-    action = payload.get("action") if isinstance(payload.get("action"), str) else ""
+    raw_action = payload.get("action")
+    action = raw_action if isinstance(raw_action, str) else ""
     repo_obj = payload.get("repository")
     name = repo_obj.get("full_name", "") if isinstance(repo_obj, dict) else ""
     if event == "ping":

@@ -84,8 +84,8 @@ def _publish(run_id: int, report_pk: int) -> str:
         _publish_commit_status(run, report, built, creds.token)
     final = summary.is_final(run.state)
     if final and run.pr_number:
-        _publish_comment(run, built, creds.token)
-    fields = {"report_status": "reported", "report_error": ""}
+        _publish_comment(run, run.pr_number, built, creds.token)
+    fields: dict[str, object] = {"report_status": "reported", "report_error": ""}
     if final and run.reported_at is None:
         fields["reported_at"] = timezone.now()
     _set_run(run.pk, **fields)
@@ -161,9 +161,9 @@ def _publish_commit_status(run: Run, report: RunReport, built: summary.Report, t
     RunReport.objects.filter(pk=report.pk).update(last_state=run.state, last_digest=fingerprint)
 
 
-def _publish_comment(run: Run, built: summary.Report, token: str) -> None:
+def _publish_comment(run: Run, pr_number: int, built: summary.Report, token: str) -> None:
     row, _ = PullRequestComment.objects.get_or_create(
-        repository_id=run.repository_id, pr_number=run.pr_number
+        repository_id=run.repository_id, pr_number=pr_number
     )
     if row.run_id is not None and row.run_id > run.pk:
         return  # the comment already shows a newer run of this pull request
@@ -183,7 +183,7 @@ def _publish_comment(run: Run, built: summary.Report, token: str) -> None:
             comment_id = _find_comment(run, row, token)
         if comment_id is None:
             comment_id = _create(
-                f"/repos/{full}/issues/{run.pr_number}/comments",
+                f"/repos/{full}/issues/{pr_number}/comments",
                 token,
                 {"body": body},
                 PullRequestComment,

@@ -19,7 +19,8 @@ MAX_TEXT = 60000  # GitHub caps output.summary and comment bodies at 65535 chara
 MAX_DETAIL = 1500
 MAX_JOBS_LISTED = 200
 
-CONCLUSIONS = {
+# Keyed by str: run states are read from CharFields as plain strings (equal to the enum).
+CONCLUSIONS: dict[str, str] = {
     RunState.SUCCESS: "success",
     RunState.FAILED: "failure",
     RunState.PLAN_FAILED: "failure",

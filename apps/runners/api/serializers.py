@@ -2,7 +2,7 @@
 strings; unknown extra fields are ignored, missing required ones are a 400."""
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 from rest_framework import serializers
 
@@ -18,6 +18,9 @@ class MessageSerializer(serializers.Serializer):
     take shallow copies of one prototype per class instead. Binding sets attributes on
     the copy only, and validation never mutates a field, so nothing leaks between
     messages or threads."""
+
+    # Set on each class by _prototype(), read from that class's own __dict__ only.
+    _prototype_fields: ClassVar[dict[str, serializers.Field]]
 
     @classmethod
     def _prototype(cls) -> dict[str, serializers.Field]:
@@ -95,6 +98,13 @@ class ArtifactRefSerializer(MessageSerializer):
     uri = serializers.CharField(max_length=1000)
 
 
+def _artifact_refs() -> serializers.BaseSerializer:
+    """At most 1000 artifact references: many=True passes max_length on to the
+    ListSerializer it builds."""
+    # The stubs' BaseSerializer.__init__ omits the list arguments many=True accepts.
+    return ArtifactRefSerializer(many=True, required=False, max_length=1000)  # type: ignore[call-arg]
+
+
 class CompleteSerializer(TypedSerializer):
     message_type = "Complete"
     lease_id = serializers.CharField(**LEASE_ID)
@@ -105,7 +115,7 @@ class CompleteSerializer(TypedSerializer):
     )
     timings = serializers.DictField(required=False)
     finished_at = serializers.CharField(max_length=40, required=False)
-    artifacts = ArtifactRefSerializer(many=True, required=False, max_length=1000)
+    artifacts = _artifact_refs()
     caches = serializers.ListField(child=serializers.DictField(), required=False, max_length=100)
     summary = serializers.CharField(
         max_length=10000, required=False, allow_blank=True, allow_null=True
@@ -128,7 +138,7 @@ class CancelAckSerializer(TypedSerializer):
     runner_id = serializers.CharField(max_length=40, required=False)
     final_status = serializers.ChoiceField(choices=["CANCELED"], required=False)
     ts = serializers.CharField(max_length=40, required=False)
-    artifacts = ArtifactRefSerializer(many=True, required=False, max_length=1000)
+    artifacts = _artifact_refs()
     summary = serializers.CharField(
         max_length=10000, required=False, allow_blank=True, allow_null=True
     )

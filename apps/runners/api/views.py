@@ -65,6 +65,8 @@ class RunnerView(ProtocolVersioned, APIView):
     def message(self, request) -> dict:
         if not isinstance(request.data, dict):
             raise ApiError("INVALID_REQUEST", "body must be a JSON object")
+        if self.serializer_class is None:
+            raise TypeError(f"{type(self).__name__} reads messages without a serializer_class")
         ser = self.serializer_class(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data

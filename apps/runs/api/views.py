@@ -104,6 +104,7 @@ class RunListView(RunApiView):
                 qs = qs.filter(**{field: q[param]})
         page = RunPagination()
         rows = page.paginate_queryset(qs.order_by("-created_at", "-id"), request, view=self)
+        assert rows is not None  # None only without a limit; RunPagination has a default
         return page.get_paginated_response([run_dict(r) for r in rows])
 
     @extend_schema(**schema.TRIGGER)

@@ -4,6 +4,7 @@ run's own timeline and the test results."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
@@ -22,6 +23,18 @@ _CANCELLABLE = tuple(s for s in RUN_ACTIVE if s != RunState.CANCEL_REQUESTED)
 _FAILED_JOB = (JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELED)
 _BROKEN_JOB = (JobState.FAILED, JobState.TIMED_OUT)
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # the stubs' model-with-annotations type
+
+    class _AttemptRow(TypedDict):
+        """What an attempt's row in the job's table shows beside its columns."""
+
+        runner_name: str
+        artifact_list: list[Artifact]
+        duration: timedelta | None
+
+    ShownAttempt = WithAnnotations[JobAttempt, _AttemptRow]
+
 
 def duration(start: datetime | None, end: datetime | None) -> timedelta | None:
     if start is None:
@@ -32,11 +45,11 @@ def duration(start: datetime | None, end: datetime | None) -> timedelta | None:
 @dataclass
 class JobView:
     job: Job
-    attempts: list[JobAttempt] = field(default_factory=list)
+    attempts: list["ShownAttempt"] = field(default_factory=list)
     stage: int = 0
 
     @property
-    def last(self) -> JobAttempt | None:
+    def last(self) -> "ShownAttempt | None":
         return self.attempts[-1] if self.attempts else None
 
     @property
@@ -63,6 +76,15 @@ def _runner_name(attempt: JobAttempt) -> str:
         return attempt.lease.runner.name
     except ObjectDoesNotExist:
         return ""
+
+
+def _shown(attempt: JobAttempt) -> "ShownAttempt":
+    """The attempt with what its row shows; run_page() appends its artifacts."""
+    shown = cast("ShownAttempt", attempt)  # the stubs cannot see attributes set on a row
+    shown.runner_name = _runner_name(attempt)
+    shown.artifact_list = []
+    shown.duration = duration(attempt.started_at or attempt.leased_at, attempt.finished_at)
+    return shown
 
 
 def _stages(views: list[JobView]) -> list[list[JobView]]:
@@ -93,27 +115,20 @@ def run_page(run: Run, user) -> dict:
     views = {j.pk: JobView(job=j) for j in jobs}
     # The advisory AI analysis (apps.ai), when one exists, rides on the same query.
     attempts = JobAttempt.objects.filter(run=run).select_related("lease__runner", "ai_analysis")
-    by_attempt: dict[int, JobAttempt] = {}
+    by_attempt: dict[int, ShownAttempt] = {}
     run_artifacts: list[tuple[Job, JobAttempt, Artifact]] = []
-    for attempt in attempts.order_by("job_id", "attempt_number"):
-        attempt.runner_name = _runner_name(attempt)
-        attempt.artifact_list = []
-        attempt.log_artifact = None
-        attempt.duration = duration(attempt.started_at or attempt.leased_at, attempt.finished_at)
+    for attempt in map(_shown, attempts.order_by("job_id", "attempt_number")):
         by_attempt[attempt.pk] = attempt
         views[attempt.job_id].attempts.append(attempt)
     artifacts = Artifact.objects.filter(
         attempt__run=run, recorded=True, deleted_at__isnull=True
     ).order_by("attempt_id", "name", "id")
     for art in artifacts:
-        attempt = by_attempt.get(art.attempt_id)
-        if attempt is None:
+        owner = by_attempt.get(art.attempt_id)
+        if owner is None or art.artifact_type == ArtifactType.LOG:  # the log has its own link
             continue
-        if art.artifact_type == ArtifactType.LOG:
-            attempt.log_artifact = art
-        else:
-            attempt.artifact_list.append(art)
-            run_artifacts.append((views[attempt.job_id].job, attempt, art))
+        owner.artifact_list.append(art)
+        run_artifacts.append((views[owner.job_id].job, owner, art))
     planned = [v for v in views.values() if v.job.spec or v.attempts]
     not_run = [v for v in views.values() if not (v.job.spec or v.attempts)]
     plan = run.plan or {}

@@ -1,6 +1,8 @@
 """The runs list's filter form. Anything invalid is reported and ignored, never an error
 page; a repository the user may not see is as unknown as one that does not exist."""
 
+from typing import cast
+
 from django import forms
 from django.db.models import QuerySet
 
@@ -26,7 +28,8 @@ class RunFilterForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         names = access.visible_repositories(user).order_by("name").values_list("name", flat=True)
-        self.fields["repo"].choices = [("", "all repositories"), *((n, n) for n in names)]
+        repo = cast(forms.ChoiceField, self.fields["repo"])  # declared above; fields are Field
+        repo.choices = [("", "all repositories"), *((n, n) for n in names)]
 
     def apply(self, qs: QuerySet[Run]) -> QuerySet[Run]:
         self.is_valid()

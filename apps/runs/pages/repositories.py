@@ -53,7 +53,8 @@ def repository_rows(user) -> list[RepoRow]:
         .annotate(last=Max("id"))
         .values_list("last", flat=True)
     )
-    wanted = {r.branch_run_id for r in repos if r.branch_run_id}
+    branch_run_of = {r.pk: r.branch_run_id for r in repos}
+    wanted = {pk for pk in branch_run_of.values() if pk}
     closed = StateEvent.objects.filter(
         run=OuterRef("pk"), kind="run", actor__endswith=CLOSED_ACTOR_SUFFIX
     )
@@ -63,7 +64,7 @@ def repository_rows(user) -> list[RepoRow]:
     for run in runs.order_by("-pr_number", "-id"):
         row = rows[run.repository_id]
         run.repository = row.repository
-        if run.pk in wanted and run.pk == row.repository.branch_run_id:
+        if run.pk in wanted and run.pk == branch_run_of[run.repository_id]:
             row.branch_run = run
         if run.pr_number is not None and not run.pr_closed and len(row.pr_runs) < MAX_PRS_SHOWN:
             row.pr_runs.append(run)

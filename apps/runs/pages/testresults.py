@@ -9,6 +9,7 @@ attempts of a job, or reruns of the commit (apps/runs/pages/testhistory.py).
 """
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.db.models import Count, Exists, OuterRef, Q
 
@@ -19,13 +20,24 @@ from apps.runs.pages.testhistory import BAD, base_marks, same_commit_runs
 MAX_FAILING_SHOWN = 100
 SLOWEST_SHOWN = 10
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # the stubs' model-with-annotations type
+
+    class _OnCommit(TypedDict):
+        passed_on_commit: bool  # the query's annotation
+
+    class _Shown(_OnCommit):
+        is_flaky: bool  # set by summarize(), read by the page
+
+    FailingResult = WithAnnotations[TestResult, _Shown]
+
 
 @dataclass
 class TestSummary:
     __test__ = False  # not a pytest class
 
     totals: dict[str, int] = field(default_factory=dict)
-    failing: list[TestResult] = field(default_factory=list)
+    failing: list["FailingResult"] = field(default_factory=list)
     flaky: int = 0
     more: bool = False
     errors: list[tuple[str, str]] = field(default_factory=list)  # (artifact name, why)
@@ -80,6 +92,12 @@ def _final_reports(run: Run, summary: TestSummary) -> list[int]:
     return [r[0] for r in chosen]
 
 
+def _failing(result: "WithAnnotations[TestResult, _OnCommit]") -> "FailingResult":
+    shown = cast("FailingResult", result)  # the stubs cannot see attributes set on a row
+    shown.is_flaky = result.flaky or result.passed_on_commit
+    return shown
+
+
 def summarize(run: Run) -> TestSummary:
     summary = TestSummary()
     summary.totals = dict.fromkeys(TestStatus.values, 0)
@@ -119,8 +137,7 @@ def summarize(run: Run) -> TestSummary:
         if len(summary.failing) >= MAX_FAILING_SHOWN:
             summary.more = True
             break
-        result.is_flaky = result.flaky or result.passed_on_commit
-        summary.failing.append(result)
+        summary.failing.append(_failing(result))
     summary.more = summary.more or len(shown) == MAX_FAILING_SHOWN * 3
     summary.failing.sort(key=lambda r: (r.is_flaky, r.job.position, r.job_id, r.classname, r.name))
     summary.base = base_marks(run, [r for r in summary.failing if not r.is_flaky])
