@@ -1,6 +1,8 @@
 """What leaves the building is redacted first: the run's secret values, anything shaped
 like a credential, e-mail addresses and internal host names. Pure functions, so the rules
-are tested on their own and applied to every byte that is sent."""
+are tested on their own and applied to every byte that is sent. Every repetition in the
+patterns is bounded (names, labels, separators as long as real ones get): an unbounded
+one tried at every word boundary of a long hostile line is quadratic."""
 
 import base64
 import re
@@ -35,16 +37,19 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     # key=value / key: value where the key names a credential.
     (
         re.compile(
-            r"(?i)\b([A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|"
-            r"access[_-]?key|private[_-]?key|credentials?)[A-Za-z0-9_.-]*"
-            r"[\"']?\s*[:=]\s*)([\"']?)[^\s\"',;&]+"
+            r"(?i)\b([A-Za-z0-9_.-]{0,64}(?:password|passwd|pwd|secret|token|api[_-]?key|"
+            r"access[_-]?key|private[_-]?key|credentials?)[A-Za-z0-9_.-]{0,64}"
+            r"[\"']?[ \t]{0,16}[:=][ \t]{0,16})([\"']?)[^\s\"',;&]+"
         ),
         r"\1\2[REDACTED]",
     ),
     # Credentials inside URLs: scheme://user:password@host.
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1[REDACTED]@"),
+    (
+        re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)[^/\s:@]{1,256}:[^/\s@]{1,256}@"),
+        r"\1[REDACTED]@",
+    ),
     # E-mail addresses.
-    (re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), "[email]"),
+    (re.compile(r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}\b"), "[email]"),
 ]
 
 # Host names under these suffixes are internal; so are private and link-local addresses.
@@ -72,7 +77,8 @@ def _host_rule(extra_suffixes: Iterable[str]) -> re.Pattern[str]:
         reverse=True,
     )
     alternatives = "|".join(re.escape(s) for s in suffixes)
-    return re.compile(rf"(?i)\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{alternatives})\b")
+    label = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    return re.compile(rf"(?i)\b(?:{label}\.){{1,16}}(?:{alternatives})\b")
 
 
 def _secret_variants(value: str) -> set[str]:

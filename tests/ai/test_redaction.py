@@ -2,6 +2,8 @@
 
 import base64
 
+import pytest
+
 from apps.ai.redact import redact
 
 AWS_ID = "AKIA" + "IOSFODNN7EXAMPLE"
@@ -76,6 +78,26 @@ def test_it_removes_emails_and_internal_hosts_but_keeps_public_ones():
     assert "ci.acme.example" not in redact("ci.acme.example", internal_suffixes=["acme.example"])
 
 
-def test_it_survives_hostile_text():
-    text = "\x00\x1b[31m" + "a" * 200_000 + "@" + "b." * 10_000 + "\udcff"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x00\x1b[31m" + "a" * 200_000 + "@" + "b." * 10_000 + "\udcff",
+        # Shapes that made unbounded patterns quadratic (a word boundary at every other
+        # character, each start scanning the whole run): this test took 18 s with them.
+        "b." * 100_000,
+        "-a." * 70_000 + "internal",
+        "a@" * 100_000,
+        "x://" * 50_000 + "a:" * 50_000,
+        ("password" + " " * 1000) * 200,
+    ],
+    ids=["mixed", "labels", "host", "at-signs", "schemes", "spaces"],
+)
+def test_it_survives_hostile_text(text):
     assert isinstance(redact(text, secrets=["", "x"]), str)
+
+
+def test_long_but_real_shapes_are_still_redacted():
+    assert redact("db." + "a" * 63 + ".prod.internal") == "[internal host]"
+    assert "db.corp" not in redact("build-" + "x" * 60 + ".db.corp")  # a 66-character label
+    assert redact("n." * 15 + "svc.cluster.local") == "[internal host]"
+    assert redact("MY_SERVICE_API_TOKEN = abc123") == "MY_SERVICE_API_TOKEN = [REDACTED]"
