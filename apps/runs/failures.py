@@ -34,19 +34,21 @@ def _rules(failure_class: str, confidence: float, table: list[tuple[str, bytes, 
 
 # A test runner's own summary of failed tests: the tests ran and some failed. Error text
 # in such a log (an assertion quoting "ENOSPC", a test about timeouts) is the tests'
-# output, not the machine's state, so this wins over every log rule below.
+# output, not the machine's state, so this wins over every log rule below. Blanks are
+# [ \t], never \s: a summary is one line, and \s after ^ would cross lines, making a log
+# of blank lines quadratic to search (inside the Complete request).
 TEST_SUMMARIES = re.compile(
     rb"^=+ .*\b\d+ failed\b.*=+$|^FAILED \S+::\S+"  # pytest
     rb"|^FAILED \((failures|errors)=\d+"  # unittest
     rb"|^--- FAIL: \S+|^FAIL\t\S+"  # go test
-    rb"|^Tests:\s+\d+ failed|^\s*Tests\s+\d+ failed"  # jest, vitest
+    rb"|^Tests:[ \t]+\d+ failed|^[ \t]*Tests[ \t]+\d+ failed"  # jest, vitest
     rb"|^test result: FAILED\."  # cargo test
     rb"|^\[ERROR\] Tests run: \d+, Failures: \d+, Errors: \d+|There are test failures"  # maven
-    rb"|^Failed!\s+-\s+Failed:\s+[1-9]"  # dotnet test
+    rb"|^Failed![ \t]+-[ \t]+Failed:[ \t]+[1-9]"  # dotnet test
     rb"|^\d+ tests? completed, [1-9]\d* failed|^> There were failing tests\."  # gradle
     rb"|^\d+ examples?, [1-9]\d* failures?"  # rspec
-    rb"|^\s*[1-9]\d* failing\s*$"  # mocha
-    rb"|^(?:FAILURES|ERRORS)!\s*$"  # phpunit
+    rb"|^[ \t]*[1-9]\d* failing[ \t]*$"  # mocha
+    rb"|^(?:FAILURES|ERRORS)![ \t]*$"  # phpunit
     rb"|^Tests: \d+, Assertions: \d+, (?:Errors|Failures): [1-9]"
     rb"|^\d+% tests passed, [1-9]\d* tests? failed out of \d+|^Errors while running CTest",  # ctest
     re.M,

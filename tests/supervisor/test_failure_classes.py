@@ -191,3 +191,17 @@ def test_http_5xx_is_a_network_error_however_spaced(line):
 def test_look_alikes_are_not_infrastructure_or_failed_tests(line):
     c = classify(status="FAILED", exit_code=1, log_tail=line, job_name="app:lint")
     assert (c.failure_class, c.detail) == ("user", "lint findings (exit 1)"), c
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b" \n" * 32_768, b"\t\n" * 32_768, b"Tests:" + b" \n" * 32_000, b"= " + b"1" * 65_000],
+    ids=["blank-lines", "tab-lines", "summary-then-blanks", "one-long-line"],
+)
+def test_a_hostile_tail_is_classified_like_any_other(tail):
+    # Classification runs inside the Complete request: a summary pattern whose blanks
+    # crossed lines took 18 s on 100 KB of blank lines before it was confined to one line.
+    c = classify(status="FAILED", exit_code=1, log_tail=tail, job_name="test")
+    assert c.failure_class == "user" and c.detail
+    found = classify(status="FAILED", exit_code=1, log_tail=tail + b"\n  2 failing\n", job_name="t")
+    assert found.detail.endswith("2 failing")  # the summary after them is still found
