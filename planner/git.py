@@ -79,23 +79,12 @@ class Entry:
     oid: str
 
 
-def entry(record: str) -> Entry:
-    """An ``Entry`` from a record of ``_records``."""
-    meta, _, path = record.partition("/")
-    mode, _, rest = meta.partition(" ")
-    return Entry(path, mode, rest.rpartition(" ")[2])
-
-
-def _records(raw: bytes) -> str:
-    """The ``mode type oid TAB path NUL`` records of ``raw`` as ``mode type oid/path NUL``
-    text: the separating tab becomes a slash, so every record ends in ``/<file name>``
-    (root files too) and ``entry`` splits the first slash off."""
-    text = decode(raw)
-    if text and not text.endswith("\0"):
-        text += "\0"
-    if text.count("\t") == text.count("\0"):  # no tab inside any path: all in C
-        return text.replace("\t", "/")
-    return "".join(r.replace("\t", "/", 1) + "\0" for r in text[:-1].split("\0"))
+def entry(record: bytes) -> Entry:
+    """An ``Entry`` from one ``mode type oid TAB path`` record of ``git ls-tree -z``
+    (the path decoded like every path, see ``decode``)."""
+    meta, _, path = record.partition(b"\t")
+    mode, _, rest = meta.partition(b" ")
+    return Entry(decode(path), mode.decode(), rest.rpartition(b" ")[2].decode())
 
 
 class Git:
@@ -135,9 +124,11 @@ class Git:
         code, _ = self.run("merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1))
         return code == 0
 
-    def scan_tree(self, commit: str, on_batch: Callable[[str], None]) -> None:
-        """Hand the listing of ``commit`` to ``on_batch`` as batches of records (see
-        ``_records``) while git is still listing; symlinks and submodules included."""
+    def scan_tree(self, commit: str, on_batch: Callable[[bytes], None]) -> None:
+        """Hand the listing of ``commit`` to ``on_batch`` while git is still listing, as
+        batches of whole ``mode type oid TAB path NUL`` records (raw ``ls-tree -z``
+        output, never decoded as a whole: see ``entry``); symlinks and submodules
+        included."""
         proc = subprocess.Popen(
             self.argv(["ls-tree", "-r", "-z", "--full-tree", commit]),
             stdout=subprocess.PIPE,
@@ -153,9 +144,11 @@ class Git:
             if size >= _CHUNK // 2:
                 pending = b"".join(chunks)
                 cut = pending.rfind(b"\0") + 1
-                on_batch(_records(pending[:cut]))
+                if cut:
+                    on_batch(pending[:cut])
                 chunks, size = [pending[cut:]], len(pending) - cut
-        on_batch(_records(b"".join(chunks)))
+        if rest := b"".join(chunks):
+            on_batch(rest if rest.endswith(b"\0") else rest + b"\0")
         err = stderr.read()
         if proc.wait() != 0:
             raise GitError(f"git ls-tree failed: {decode(err).strip()[:500]}")

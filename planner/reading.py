@@ -23,8 +23,8 @@ class Listing:
         self.oids: dict[str, str] = {}  # build file -> git object id (cache keys)
         self.config: Entry | None = None
 
-    def __call__(self, records: str) -> None:
-        entries = [entry(r) for r in candidate_records(records, also=_CONFIG)]
+    def __call__(self, batch: bytes) -> None:
+        entries = [entry(r) for r in candidate_records(batch, also=_CONFIG)]
         kept = {e.path: e for e in entries}
         read, present = select_build_files(kept)
         self.read += read

@@ -115,3 +115,34 @@ def test_tiny_read_chunks_give_the_same_plan(repo, monkeypatch):
     expected = repo.plan(base).to_json()
     monkeypatch.setattr(git, "_CHUNK", 64)
     assert repo.plan(base).to_json() == expected
+
+
+def test_the_listing_filter_finds_build_files_by_their_whole_name():
+    """The listing is scanned reversed: names at the start and end of a batch, at the
+    root (after the tab) and below it count; a name that only ends like one does not."""
+    from planner.discovery import candidate_records, select_build_files
+    from planner.git import entry
+
+    oid = "0" * 40
+    paths = [
+        "package.json",  # first record of the batch, at the root
+        "a/go.mod",
+        "a/notgo.mod",
+        "b/x\tpackage.json",  # a tab inside the file name
+        "c\td/Cargo.toml",  # a tab inside a directory name
+        "d/App.csproj",
+        "e/ci.ai.yaml",
+        "ci.ai.yaml",
+        "f/src/main.go",
+        "pyproject.toml",  # last record of the batch
+    ]
+    batch = b"".join(f"100644 blob {oid}\t{p}\0".encode() for p in paths)
+    records = candidate_records(batch, also=frozenset({"ci.ai.yaml"}))
+    found = sorted(entry(r).path for r in records)
+    assert found == sorted(
+        ["package.json", "a/go.mod", "b/x\tpackage.json", "c\td/Cargo.toml", "d/App.csproj",
+         "e/ci.ai.yaml", "ci.ai.yaml", "pyproject.toml"]
+    )  # fmt: skip
+    read, present = select_build_files(found)
+    assert read == ["a/go.mod", "c\td/Cargo.toml", "d/App.csproj", "package.json", "pyproject.toml"]
+    assert present == []
