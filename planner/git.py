@@ -55,6 +55,8 @@ class Blob:
     size: int
     sha256: str
     problem: str | None = None  # why there is no content at all (a symlink out, ...)
+    kind: str = ""  # the object's type when git found one ("blob", "commit", ...)
+    oid: str = ""  # and its id
 
 
 def background(fn: Callable[..., T], *args: object) -> "Future[T]":
@@ -231,13 +233,16 @@ class BlobReader:
     """
 
     def __init__(self, git: Git) -> None:
-        self._proc = subprocess.Popen(
-            git.argv(["cat-file", "--batch", "--follow-symlinks"]),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=git.env,
-        )
+        try:
+            self._proc = subprocess.Popen(
+                git.argv(["cat-file", "--batch", "--follow-symlinks"]),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=git.env,
+            )
+        except OSError as exc:
+            raise GitError(f"git cat-file failed: {exc}") from exc
         self._lock = threading.Lock()
         self._answered = threading.Condition()
         stdin = self._proc.stdin
@@ -293,14 +298,35 @@ class BlobReader:
                     continue
                 batch.append((ticket, limit, item, then))
                 lines.append(f"{line}\n")
-            if lines:
-                self._queue.put(batch)  # one hand-over per call, not one per file
-                try:
-                    self._stdin.write("".join(lines).encode())
-                    self._stdin.flush()
-                except (BrokenPipeError, ValueError) as exc:
-                    raise GitError("cat-file stopped reading") from exc
+            self._send(batch, "".join(lines).encode())
         return tickets
+
+    def commit(self, rev: str) -> str | None:
+        """The full sha of ``rev`` if it names a commit here, like ``Git.resolve_commit``
+        but asked of this cat-file: no git process of its own."""
+        if not rev or rev.startswith("-") or rev == NULL_SHA or "\n" in rev:
+            return None
+        try:
+            line = f"{rev}^{{commit}}\n".encode()
+        except UnicodeEncodeError:  # not a name git could have been given either
+            return None
+        with self._lock:
+            ticket, self._next = self._next, self._next + 1
+            self._send([(ticket, 0, rev, None)], line)
+        [answer] = self.collect([ticket])
+        return answer.oid if answer.kind == "commit" else None
+
+    def _send(self, batch: list[tuple[int, int, Entry | str, Then | None]], lines: bytes) -> None:
+        """Hand ``batch`` to the reading thread and its request ``lines`` to cat-file (the
+        caller holds the lock, so both keep the same order)."""
+        if not lines:
+            return
+        self._queue.put(batch)  # one hand-over per call, not one per file
+        try:
+            self._stdin.write(lines)
+            self._stdin.flush()
+        except (BrokenPipeError, ValueError) as exc:
+            raise GitError("cat-file stopped reading") from exc
 
     def collect(self, tickets: list[int]) -> list[Blob]:
         done = 0  # tickets[:done] are answered: each wake-up checks only the rest
@@ -353,10 +379,10 @@ class BlobReader:
             return Blob(None, 0, "", _SYMLINK_PROBLEMS[head[0]])
         if len(head) != 3:
             raise GitError(f"cat-file: unexpected answer {decode(line.strip())!r}")
-        size = int(head[2])
-        if head[1] != b"blob":
+        size, kind, oid = int(head[2]), decode(head[1]), head[0].decode()
+        if kind != "blob":
             self._skip(size + 1)
-            return Blob(None, 0, "", f"not a file ({decode(head[1])})")
+            return Blob(None, 0, "", f"not a file ({kind})", kind, oid)
         digest = hashlib.sha256()
         content = None
         if size <= limit:
@@ -367,7 +393,7 @@ class BlobReader:
         else:
             self._skip(size, digest)
         self._stdout.read(1)  # the newline after each object
-        return Blob(content, size, digest.hexdigest())
+        return Blob(content, size, digest.hexdigest(), None, kind, oid)
 
     def _skip(self, size: int, digest: "hashlib._Hash | None" = None) -> None:
         while size:

@@ -112,16 +112,12 @@ def _plan(
 ) -> Plan:
     git = Git(repo_path)
     try:
-        head = git.resolve_commit(head_sha)
-        if head is None and not git.is_repository():
-            raise PlanError(f"repo_path: {repo_path} is not a git repository")
-        if head is None:
-            raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
         with git.blobs() as reader:
+            head = _head(git, reader, repo_path, head_sha)
             listing = Listing(reader, head)
             scan = background(git.scan_tree, head, listing)
             try:
-                base, diff_reason = diff_base(git, base_sha, head, diff_unavailable_reason)
+                base, diff_reason = diff_base(git, reader, base_sha, head, diff_unavailable_reason)
                 changed = expand_changes(git.changed_paths(base, head)) if base else []
             finally:
                 scan.exception()  # never leave the listing running
@@ -137,6 +133,20 @@ def _plan(
             )
     except GitError as exc:
         raise PlanError(f"repository: {exc}") from exc
+
+
+def _head(git: Git, reader: BlobReader, repo_path: str, head_sha: str) -> str:
+    """The full sha of the head commit, resolved by the plan's cat-file (it stops at once
+    when ``repo_path`` is no repository)."""
+    try:
+        head = reader.commit(head_sha)
+    except GitError:
+        head = None
+    if head is None and not git.is_repository():
+        raise PlanError(f"repo_path: {repo_path} is not a git repository")
+    if head is None:
+        raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
+    return head
 
 
 def _read_config(

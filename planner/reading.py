@@ -44,16 +44,17 @@ class Listing:
 
 
 def diff_base(
-    git: Git, base_sha: str | None, head: str, forced: str | None
+    git: Git, reader: BlobReader, base_sha: str | None, head: str, forced: str | None
 ) -> tuple[str | None, str | None]:
-    """(base commit, None) when a diff is possible, else (None, why not)."""
+    """(base commit, None) when a diff is possible, else (None, why not); the base is
+    resolved by the plan's cat-file."""
     if forced:
         return None, forced
     if not base_sha:
         return None, "no base commit to compare with"
     if base_sha == NULL_SHA:
         return None, "first push of a branch: the base is the null commit"
-    base = git.resolve_commit(base_sha)
+    base = reader.commit(base_sha)
     if base is None:
         return None, f"base {base_sha[:12]} is not in the repository"
     if not git.is_ancestor(base, head):

@@ -146,3 +146,24 @@ def test_the_listing_filter_finds_build_files_by_their_whole_name():
     read, present = select_build_files(found)
     assert read == ["a/go.mod", "c\td/Cargo.toml", "d/App.csproj", "package.json", "pyproject.toml"]
     assert present == []
+
+
+def test_the_plans_cat_file_resolves_revisions_like_rev_parse(repo):
+    """Head and base are resolved by the plan's cat-file, not a git process each: the
+    answers must be rev-parse's (``Git.resolve_commit``) for every kind of name."""
+    from planner.git import Git
+
+    first = repo.commit({"go.mod": "module m\n"})
+    repo.commit({"m.go": "package m\n"})
+    repo.git("tag", "-a", "-m", "annotated", "v1", first)
+    repo.git("tag", "light")
+    names = [
+        "HEAD", "main", "main~1", "HEAD^", first, first[:10], "v1", "light",
+        "refs/heads/main", "main@{0}", "main^{/c}", "main^{tree}", "main:go.mod", "HEAD~9",
+        "no-such-ref", "-x", "", "0" * 40, "main ", "HEAD:", "main..HEAD", "\udcff",
+    ]  # fmt: skip
+    git = Git(str(repo.path))
+    with git.blobs() as reader:
+        answers = {name: reader.commit(name) for name in names}
+    assert answers == {name: git.resolve_commit(name) for name in names}
+    assert answers["v1"] == first and answers["main^{tree}"] is None
