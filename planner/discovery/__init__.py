@@ -173,10 +173,11 @@ def resolve_edges(projects: list[Project]) -> None:
             by_key[key].add(project.name)
         by_root[(project.ecosystem, project.root)].add(project.name)
         by_manifest[project.manifest] = project.name
+    providers = {key: sorted(names) for key, names in by_key.items()}  # sorted once
     for project in projects:
         deps: dict[str, str | None] = {}
         for key in project.requires:
-            for dep in sorted(by_key.get(key, ())):
+            for dep in providers.get(key, ()):
                 deps[dep] = deps.get(dep) or project.mechanisms.get(key)
         for target in project.path_deps:
             found = {by_manifest[target]} if target in by_manifest else set()
