@@ -55,6 +55,8 @@ def package_name(key: str) -> str:
 def _target(root: str, spec: str, mechanism: str) -> Target | str | None:
     """Where a dependency or override spec points: a local directory, an in-repo name,
     None (a registry version), or a message when it leaves the repository."""
+    if ":" not in spec:
+        return None  # a registry version: every protocol below has a colon
     if spec.startswith(_LOCAL):
         protocol, _, rest = spec.partition(":")
         directory = join(root, rest)
