@@ -114,7 +114,7 @@ def _plan(
     try:
         with git.blobs() as reader:
             head = _head(git, reader, repo_path, head_sha)
-            listing = Listing(reader, head)
+            listing = Listing(reader, head, parse=recipe is None)
             scan = background(git.scan_tree, head, listing)
             try:
                 base, diff_reason = diff_base(git, reader, base_sha, head, diff_unavailable_reason)

@@ -12,10 +12,14 @@ _CONFIG = frozenset({CONFIG_PATH})
 
 class Listing:
     """Receives the tree listing batch by batch: keeps the build files, asks for their
-    contents at once (reading overlaps listing) and notes whether ci.ai.yaml exists."""
+    contents at once (reading overlaps listing) and notes whether ci.ai.yaml exists.
 
-    def __init__(self, reader: BlobReader, head: str) -> None:
-        self.reader, self.head = reader, head
+    ``parse``: parse each build file as it arrives. Off when a recipe may spare
+    discovery: then only the fingerprint needs the contents, and discovery parses
+    them itself if the recipe turns out stale."""
+
+    def __init__(self, reader: BlobReader, head: str, parse: bool = True) -> None:
+        self.reader, self.head, self.parse = reader, head, parse
         self.read: list[str] = []
         self.present: list[str] = []
         self.tickets: list[int] = []
@@ -31,7 +35,8 @@ class Listing:
         self.present += present
         self.oids.update((p, kept[p].oid) for p in (*read, *present))
         wanted = [kept[p] for p in read]
-        self.tickets += self.reader.request(self.head, wanted, MAX_MANIFEST_BYTES, self._parse)
+        then = self._parse if self.parse else None  # not kept: self -> self would be a cycle
+        self.tickets += self.reader.request(self.head, wanted, MAX_MANIFEST_BYTES, then)
         self.config = kept.get(CONFIG_PATH, self.config)
 
     def _parse(self, wanted: Entry | str, blob: Blob) -> None:

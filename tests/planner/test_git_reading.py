@@ -167,3 +167,29 @@ def test_the_plans_cat_file_resolves_revisions_like_rev_parse(repo):
         answers = {name: reader.commit(name) for name in names}
     assert answers == {name: git.resolve_commit(name) for name in names}
     assert answers["v1"] == first and answers["main^{tree}"] is None
+
+
+def test_a_plan_leaves_no_cyclic_garbage(repo):
+    """Planning pauses the cyclic collector: anything it leaves in a reference cycle
+    (a parsed manifest kept alive by the reading thread's callback, say) is freed only
+    by the next collection, which then walks all of it."""
+    import gc
+
+    base = repo.commit(
+        {
+            "a/package.json": package({"name": "a"}),
+            "b/go.mod": "module b\n",
+            "c/pyproject.toml": '[project]\nname = "c"\n',
+            "d/pom.xml": "<project><artifactId>d</artifactId></project>",
+        }
+    )
+    repo.commit({"a/x.js": "1"})
+    recipe = repo.plan(base).recipe
+    gc.collect()
+    gc.disable()
+    try:
+        plans = [repo.plan(base), repo.plan(base, recipe=recipe), repo.plan(base, recipe={})]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert [p.source for p in plans] == ["discovery", "recipe", "discovery"]
