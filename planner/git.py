@@ -55,8 +55,14 @@ class Blob:
     size: int
     sha256: str
     problem: str | None = None  # why there is no content at all (a symlink out, ...)
-    kind: str = ""  # the object's type when git found one ("blob", "commit", ...)
-    oid: str = ""  # and its id
+
+
+@dataclass(frozen=True)
+class NotAFile(Blob):
+    """What git found instead of a file: its type ("commit", "tree", ...) and id."""
+
+    kind: str = ""
+    oid: str = ""
 
 
 def background(fn: Callable[..., T], *args: object) -> "Future[T]":
@@ -312,7 +318,7 @@ class BlobReader:
             ticket, self._next = self._next, self._next + 1
             self._send([(ticket, 0, rev, None)], line)
         [answer] = self.collect([ticket])
-        return answer.oid if answer.kind == "commit" else None
+        return answer.oid if isinstance(answer, NotAFile) and answer.kind == "commit" else None
 
     def _send(self, batch: list[tuple[int, int, Entry | str, Then | None]], lines: bytes) -> None:
         """Hand ``batch`` to the reading thread and its request ``lines`` to cat-file (the
@@ -377,10 +383,11 @@ class BlobReader:
             return Blob(None, 0, "", _SYMLINK_PROBLEMS[head[0]])
         if len(head) != 3:
             raise GitError(f"cat-file: unexpected answer {decode(line.strip())!r}")
-        size, kind, oid = int(head[2]), decode(head[1]), head[0].decode()
-        if kind != "blob":
+        size = int(head[2])
+        if head[1] != b"blob":
             self._skip(size + 1)
-            return Blob(None, 0, "", f"not a file ({kind})", kind, oid)
+            kind = decode(head[1])
+            return NotAFile(None, 0, "", f"not a file ({kind})", kind, head[0].decode())
         digest = hashlib.sha256()
         content = None
         if size <= limit:
@@ -391,7 +398,7 @@ class BlobReader:
         else:
             self._skip(size, digest)
         self._stdout.read(1)  # the newline after each object
-        return Blob(content, size, digest.hexdigest(), None, kind, oid)
+        return Blob(content, size, digest.hexdigest())
 
     def _skip(self, size: int, digest: "hashlib._Hash | None" = None) -> None:
         while size:
