@@ -62,6 +62,7 @@ def diff_base(
     base = reader.commit(base_sha)
     if base is None:
         return None, f"base {base_sha[:12]} is not in the repository"
-    if not git.is_ancestor(base, head):
+    parent = reader.commit(f"{head}^")  # the usual push: no merge-base process needed
+    if parent != base and not git.is_ancestor(base, head):
         return None, f"base {base[:12]} is not an ancestor of head {head[:12]} (force push?)"
     return base, None
