@@ -141,6 +141,8 @@ def _head(git: Git, reader: BlobReader, repo_path: str, head_sha: str) -> str:
     try:
         head = reader.commit(head_sha)
     except GitError:
+        if git.is_repository():
+            raise  # a repository git cannot read: say so, as for any other read
         head = None
     if head is None and not git.is_repository():
         raise PlanError(f"repo_path: {repo_path} is not a git repository")
