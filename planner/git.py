@@ -7,10 +7,11 @@ code ever runs (no hooks, no filters, no working tree, no checkout):
 - one ``git cat-file --batch --follow-symlinks`` process for every content read, fed
   while the listing still streams: files by object id; symlinks by path, so git
   follows one pointing inside the repository (as a checkout would) and reports, never
-  follows, one leading outside.
+  follows, one leading outside. It also resolves the head and the base to commits.
 
 Paths are decoded as UTF-8 (invalid bytes become backslash escapes) so every path is
-valid text for JSON and databases.
+valid text for JSON and databases; the listing is filtered as bytes, and only the
+records of possible build files are decoded.
 """
 
 import contextlib
