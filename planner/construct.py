@@ -73,10 +73,11 @@ def _spec(
     }
 
 
-def _needs(project: Project, kind: str) -> list[str]:
+def _needs(project: Project, kind: str, build: str = "") -> list[str]:
+    """What a job of ``kind`` needs (``build``: the project's build job name, if known)."""
     if kind == "build" or "build" in project.no_script:
         return []
-    return [job_name(project.name, "build")]
+    return [build or job_name(project.name, "build")]
 
 
 def discovery_candidates(
@@ -87,16 +88,17 @@ def discovery_candidates(
     for project in projects:
         impacted = impact.runs.get(project.name)
         why = impacted or _skip_why(project, impact)
+        build = job_name(project.name, "build")
         for kind in KINDS:
             idle = project.no_script.get(kind)
             candidates.append(
-                Candidate(
-                    name=job_name(project.name, kind),
-                    project=project.name,
-                    needs=_needs(project, kind),
-                    make_spec=partial(_spec, project, kind, policy, oids),
-                    run=impacted is not None and idle is None,
-                    why=Why(codes.NO_SCRIPT, f"nothing to {kind}: {idle}", []) if idle else why,
+                Candidate(  # positional: 6,000 of them on a 2,000-project monorepo
+                    build if kind == "build" else job_name(project.name, kind),
+                    project.name,
+                    _needs(project, kind, build),
+                    partial(_spec, project, kind, policy, oids),
+                    impacted is not None and idle is None,
+                    Why(codes.NO_SCRIPT, f"nothing to {kind}: {idle}", []) if idle else why,
                 )
             )
     return candidates

@@ -7,13 +7,15 @@ code ever runs (no hooks, no filters, no working tree, no checkout):
 - one ``git cat-file --batch --follow-symlinks`` process for every content read, fed
   while the listing still streams: files by object id; symlinks by path, so git
   follows one pointing inside the repository (as a checkout would) and reports, never
-  follows, one leading outside.
+  follows, one leading outside. It also resolves the head and the base to commits.
 
 Paths are decoded as UTF-8 (invalid bytes become backslash escapes) so every path is
-valid text for JSON and databases.
+valid text for JSON and databases; the listing is filtered as bytes, and only the
+records of possible build files are decoded.
 """
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import subprocess
@@ -56,6 +58,14 @@ class Blob:
     problem: str | None = None  # why there is no content at all (a symlink out, ...)
 
 
+@dataclass(frozen=True)
+class NotAFile(Blob):
+    """What git found instead of a file: its type ("commit", "tree", ...) and id."""
+
+    kind: str = ""
+    oid: str = ""
+
+
 def background(fn: Callable[..., T], *args: object) -> "Future[T]":
     """Run ``fn`` in a thread: the slowest git read overlaps the small ones."""
     future: Future[T] = Future()
@@ -79,23 +89,12 @@ class Entry:
     oid: str
 
 
-def entry(record: str) -> Entry:
-    """An ``Entry`` from a record of ``_records``."""
-    meta, _, path = record.partition("/")
-    mode, _, rest = meta.partition(" ")
-    return Entry(path, mode, rest.rpartition(" ")[2])
-
-
-def _records(raw: bytes) -> str:
-    """The ``mode type oid TAB path NUL`` records of ``raw`` as ``mode type oid/path NUL``
-    text: the separating tab becomes a slash, so every record ends in ``/<file name>``
-    (root files too) and ``entry`` splits the first slash off."""
-    text = decode(raw)
-    if text and not text.endswith("\0"):
-        text += "\0"
-    if text.count("\t") == text.count("\0"):  # no tab inside any path: all in C
-        return text.replace("\t", "/")
-    return "".join(r.replace("\t", "/", 1) + "\0" for r in text[:-1].split("\0"))
+def entry(record: bytes) -> Entry:
+    """An ``Entry`` from one ``mode type oid TAB path`` record of ``git ls-tree -z``
+    (the path decoded like every path, see ``decode``)."""
+    meta, _, path = record.partition(b"\t")
+    mode, _, rest = meta.partition(b" ")
+    return Entry(decode(path), mode.decode(), rest.rpartition(b" ")[2].decode())
 
 
 class Git:
@@ -135,27 +134,30 @@ class Git:
         code, _ = self.run("merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1))
         return code == 0
 
-    def scan_tree(self, commit: str, on_batch: Callable[[str], None]) -> None:
-        """Hand the listing of ``commit`` to ``on_batch`` as batches of records (see
-        ``_records``) while git is still listing; symlinks and submodules included."""
+    def scan_tree(self, commit: str, on_batch: Callable[[bytes], None]) -> None:
+        """Hand the listing of ``commit`` to ``on_batch`` while git is still listing, as
+        batches of whole ``mode type oid TAB path NUL`` records (raw ``ls-tree -z``
+        output, never decoded as a whole: see ``entry``); symlinks and submodules
+        included."""
         proc = subprocess.Popen(
             self.argv(["ls-tree", "-r", "-z", "--full-tree", commit]),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
         )
-        chunks: list[bytes] = []
-        size = 0
         stdout, stderr = _pipes(proc)
-        while chunk := stdout.read1(_CHUNK):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= _CHUNK // 2:
-                pending = b"".join(chunks)
-                cut = pending.rfind(b"\0") + 1
-                on_batch(_records(pending[:cut]))
-                chunks, size = [pending[cut:]], len(pending) - cut
-        on_batch(_records(b"".join(chunks)))
+        _widen(stdout)
+        rest = b""
+        # Whole blocks: read1 of a large size allocates (and faults in) that much for
+        # every few KiB git writes, a third of this thread's time.
+        while block := stdout.read(_CHUNK // 2):
+            pending = rest + block
+            cut = pending.rfind(b"\0") + 1
+            if cut:
+                on_batch(pending[:cut])
+            rest = pending[cut:]
+        if rest:
+            on_batch(rest if rest.endswith(b"\0") else rest + b"\0")
         err = stderr.read()
         if proc.wait() != 0:
             raise GitError(f"git ls-tree failed: {decode(err).strip()[:500]}")
@@ -189,6 +191,17 @@ def _pipes(proc: "subprocess.Popen[bytes]") -> tuple[io.BufferedReader, io.Buffe
     stdout, stderr = proc.stdout, proc.stderr
     assert isinstance(stdout, io.BufferedReader)
     return stdout, stderr if isinstance(stderr, io.BufferedReader) else stdout
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """Give ``pipe`` a 1 MiB buffer where the system allows it (Linux): git then lists
+    ahead while the reading thread waits for the GIL, instead of stopping every 64 KiB
+    (on a 100,000-file tree that made the listing take up to twice as long, and cost
+    git a third more CPU in wake-ups)."""
+    resize = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+    if resize is not None:
+        with contextlib.suppress(OSError):  # over the system's limit: the pipe stays
+            fcntl.fcntl(pipe.fileno(), resize, _CHUNK)
 
 
 def _thread_with_room(target: Callable[[], None]) -> threading.Thread:
@@ -225,13 +238,16 @@ class BlobReader:
     """
 
     def __init__(self, git: Git) -> None:
-        self._proc = subprocess.Popen(
-            git.argv(["cat-file", "--batch", "--follow-symlinks"]),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=git.env,
-        )
+        try:
+            self._proc = subprocess.Popen(
+                git.argv(["cat-file", "--batch", "--follow-symlinks"]),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=git.env,
+            )
+        except OSError as exc:
+            raise GitError(f"git cat-file failed: {exc}") from exc
         self._lock = threading.Lock()
         self._answered = threading.Condition()
         stdin = self._proc.stdin
@@ -287,14 +303,35 @@ class BlobReader:
                     continue
                 batch.append((ticket, limit, item, then))
                 lines.append(f"{line}\n")
-            if lines:
-                self._queue.put(batch)  # one hand-over per call, not one per file
-                try:
-                    self._stdin.write("".join(lines).encode())
-                    self._stdin.flush()
-                except (BrokenPipeError, ValueError) as exc:
-                    raise GitError("cat-file stopped reading") from exc
+            self._send(batch, "".join(lines).encode())
         return tickets
+
+    def commit(self, rev: str) -> str | None:
+        """The full sha of ``rev`` if it names a commit here, like ``Git.resolve_commit``
+        but asked of this cat-file: no git process of its own."""
+        if not rev or rev.startswith("-") or rev == NULL_SHA or "\n" in rev:
+            return None
+        try:
+            line = f"{rev}^{{commit}}\n".encode()
+        except UnicodeEncodeError:  # not a name git could have been given either
+            return None
+        with self._lock:
+            ticket, self._next = self._next, self._next + 1
+            self._send([(ticket, 0, rev, None)], line)
+        [answer] = self.collect([ticket])
+        return answer.oid if isinstance(answer, NotAFile) and answer.kind == "commit" else None
+
+    def _send(self, batch: list[tuple[int, int, Entry | str, Then | None]], lines: bytes) -> None:
+        """Hand ``batch`` to the reading thread and its request ``lines`` to cat-file (the
+        caller holds the lock, so both keep the same order)."""
+        if not lines:
+            return
+        self._queue.put(batch)  # one hand-over per call, not one per file
+        try:
+            self._stdin.write(lines)
+            self._stdin.flush()
+        except (BrokenPipeError, ValueError) as exc:
+            raise GitError("cat-file stopped reading") from exc
 
     def collect(self, tickets: list[int]) -> list[Blob]:
         done = 0  # tickets[:done] are answered: each wake-up checks only the rest
@@ -350,7 +387,8 @@ class BlobReader:
         size = int(head[2])
         if head[1] != b"blob":
             self._skip(size + 1)
-            return Blob(None, 0, "", f"not a file ({decode(head[1])})")
+            kind = decode(head[1])
+            return NotAFile(None, 0, "", f"not a file ({kind})", kind, head[0].decode())
         digest = hashlib.sha256()
         content = None
         if size <= limit:

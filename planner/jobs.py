@@ -15,7 +15,7 @@ from planner.impact import Why
 from planner.policy import PlannerPolicy
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     """A job that may run. Its full spec is built only if it does: most jobs of a big
     monorepo are skipped, and a skipped entry needs only name, project and reason."""

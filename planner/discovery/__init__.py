@@ -23,35 +23,43 @@ _NAMES = _READ | _PRESENT | _ROOT_ONLY
 PARSERS.update(parser for e in ECOSYSTEMS for parser in e.PARSERS.items())
 
 
-def candidate_records(text: str, also: frozenset[str] = frozenset()) -> list[str]:
-    """The records of a ``NUL``-separated batch of the tree listing (each ending in
-    ``/<file name>``) that may be build files or are named like one of ``also``. Two
-    regular expressions scan the batch in C; ``select_build_files`` decides exactly."""
+def candidate_records(batch: bytes, also: frozenset[str] = frozenset()) -> list[bytes]:
+    """The records of a batch of ``git ls-tree -z`` output (``... TAB path NUL`` each)
+    whose file name may be a build file or is one of ``also``; ``select_build_files``
+    decides exactly. The batch is scanned reversed, where each file name directly
+    follows a NUL: the expression is tried once per record in C, instead of at every
+    slash (five times fewer attempts, the bulk of the planner's listing time)."""
+    reversed_batch = batch[::-1]
     found = []
-    for pattern in (_name_pattern(also), _SUFFIX_PATTERN):
-        for match in pattern.finditer(text):
-            found.append(text[text.rfind("\0", 0, match.start()) + 1 : match.end() - 1])
+    for match in _reversed_pattern(also).finditer(reversed_batch):
+        start = match.start() + 1
+        end = reversed_batch.find(b"\0", start)
+        found.append(reversed_batch[start : end if end >= 0 else None][::-1])
     return found
 
 
 @lru_cache(maxsize=8)
-def _name_pattern(also: frozenset[str]) -> re.Pattern[str]:
-    """``/(file name)NUL`` for the known names, as a trie so the engine never retries
-    alternatives that share a prefix."""
-    trie: dict[str, Any] = {}
-    for name in _NAMES | also:
+def _reversed_pattern(also: frozenset[str]) -> re.Pattern[bytes]:
+    """NUL, then a known name reversed and the slash or tab before it, or a known suffix
+    reversed; built as a trie so the engine never retries alternatives sharing a
+    prefix."""
+    ends = [(name, b"(?=[/\t])") for name in _NAMES | also]
+    ends += [(suffix, b"") for suffix in _SUFFIXES]
+    trie: dict[bytes, Any] = {}
+    for text, end in ends:
         node = trie
-        for char in name + "\0":
-            node = node.setdefault(char, {})
+        for byte in text.encode()[::-1]:
+            node = node.setdefault(bytes([byte]), {})
+        node[end] = None
 
-    def regex(node: dict[str, Any]) -> str:
-        branches = [re.escape(c) + regex(child) for c, child in sorted(node.items())]
-        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    def regex(node: dict[bytes, Any]) -> bytes:
+        branches = [
+            end if child is None else re.escape(end) + regex(child)
+            for end, child in sorted(node.items())
+        ]
+        return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
 
-    return re.compile("/" + regex(trie))
-
-
-_SUFFIX_PATTERN = re.compile("(?:" + "|".join(re.escape(s) for s in _SUFFIXES) + ")\0")
+    return re.compile(b"\0" + regex(trie))
 
 
 def select_build_files(paths: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -165,10 +173,11 @@ def resolve_edges(projects: list[Project]) -> None:
             by_key[key].add(project.name)
         by_root[(project.ecosystem, project.root)].add(project.name)
         by_manifest[project.manifest] = project.name
+    providers = {key: sorted(names) for key, names in by_key.items()}  # sorted once
     for project in projects:
         deps: dict[str, str | None] = {}
         for key in project.requires:
-            for dep in sorted(by_key.get(key, ())):
+            for dep in providers.get(key, ()):
                 deps[dep] = deps.get(dep) or project.mechanisms.get(key)
         for target in project.path_deps:
             found = {by_manifest[target]} if target in by_manifest else set()

@@ -11,6 +11,9 @@ from planner.git import Blob
 from planner.globs import glob_match
 from planner.manifests import ManifestError
 
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")  # its name
+
 
 def parent_dir(path: str) -> str:
     """The directory holding ``path``; "." for top-level entries."""
@@ -25,7 +28,7 @@ def basename(path: str) -> str:
 def join(base: str, rel: str) -> str | None:
     """``rel`` resolved against directory ``base``; None if it leaves the repository."""
     rel = rel.replace("\\", "/").strip()
-    if not rel or rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+    if not rel or rel.startswith("/") or _DRIVE.match(rel):
         return None
     joined = posixpath.normpath(rel if base == "." else f"{base}/{rel}")
     if joined == ".." or joined.startswith("../"):
@@ -66,7 +69,7 @@ def member_of(directory: str, root: str, include: list[str], exclude: list[str])
 
 def requirement_name(spec: str) -> str | None:
     """The distribution name at the start of a PEP 508 requirement string."""
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    match = _REQUIREMENT.match(spec)
     return match.group(1) if match else None
 
 
@@ -109,6 +112,9 @@ class Sources:
     present: set[str]  # every build-file path, read or presence-only
     parsed: dict[str, object] = field(default_factory=dict)  # path -> result or error
     by_name: dict[str, list[str]] = field(default_factory=dict)
+    _nearest: dict[tuple[str, tuple[str, ...]], str | None] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         for path in sorted(self.present):
@@ -133,7 +139,14 @@ class Sources:
         return result
 
     def nearest(self, directory: str, names: tuple[str, ...]) -> str | None:
-        """The first of ``names`` found walking up from ``directory`` to the root."""
+        """The first of ``names`` found walking up from ``directory`` to the root (once
+        per question: every member of a workspace asks about the same directory)."""
+        key = (directory, names)
+        if key not in self._nearest:
+            self._nearest[key] = self._walk_up(directory, names)
+        return self._nearest[key]
+
+    def _walk_up(self, directory: str, names: tuple[str, ...]) -> str | None:
         for d in ancestors(directory):
             for n in names:
                 candidate = n if d == "." else f"{d}/{n}"

@@ -16,6 +16,7 @@ DEFAULT_IMAGE = "golang:1.22"
 PARSERS = {"go.mod": lambda content: statements(decode_text(content))}
 PARSERS["go.work"] = PARSERS["go.mod"]
 
+_MINOR = re.compile(r"^1\.(\d+)")
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\S+')
 
 
@@ -70,7 +71,7 @@ def _module(
     requires = [f"go:{t[0]}" for verb, t in directives if verb == "require"]
     versions = [t[0] for verb, t in directives if verb == "go"]
     image = DEFAULT_IMAGE
-    if versions and (m := re.match(r"^1\.(\d+)", versions[0])):
+    if versions and (m := _MINOR.match(versions[0])):
         image = f"golang:1.{m.group(1)}"
     return modules[0], requires, replacements(directives, path, result), image
 

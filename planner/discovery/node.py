@@ -36,6 +36,7 @@ _MANAGERS = (  # lockfile, install command, run prefix
 )
 
 
+_LOCKS = tuple(m[0] for m in _MANAGERS)
 _LOCAL = ("file:", "link:", "portal:")
 # an unreadable package.json may define any script: each job runs (and shows the error)
 _UNKNOWN_SCRIPTS = dict.fromkeys(("build", "test", "lint"), "")
@@ -54,6 +55,8 @@ def package_name(key: str) -> str:
 def _target(root: str, spec: str, mechanism: str) -> Target | str | None:
     """Where a dependency or override spec points: a local directory, an in-repo name,
     None (a registry version), or a message when it leaves the repository."""
+    if ":" not in spec:
+        return None  # a registry version: every protocol below has a colon
     if spec.startswith(_LOCAL):
         protocol, _, rest = spec.partition(":")
         directory = join(root, rest)
@@ -79,6 +82,8 @@ def _overrides(
 ) -> dict[str, Target]:
     """Package name -> target for every override a workspace root declares."""
     found: dict[str, Target] = {}
+    if pnpm is None and not any(keys[0] in data for keys in _OVERRIDES):
+        return found  # most packages: no override table to read
     tables = [(".".join(keys), _dig(data, keys)) for keys in _OVERRIDES]
     tables.append(("pnpm-workspace.yaml overrides", _dig(pnpm, ("overrides",))))
     for mechanism, table in tables:
@@ -131,7 +136,7 @@ def _workspace_globs(data: dict[str, Any]) -> list[str]:
 def _steps(src: Sources, root: str, scripts: dict[str, Any], lock_dir: str) -> dict[str, list[str]]:
     """Install with the package manager of the nearest lockfile (a member uses its
     workspace root's), then run the script if the package defines it."""
-    lock = src.nearest(lock_dir, tuple(m[0] for m in _MANAGERS))
+    lock = src.nearest(lock_dir, _LOCKS)
     install, run = "npm install", "npm run"
     for name, manager_install, manager_run in _MANAGERS:
         if lock and lock.endswith(name):
@@ -210,7 +215,7 @@ def _nested_package(src: Sources, root: str, package_dirs: set[str]) -> bool:
     workspace names and that has no lockfile of its own."""
     if root == ".":
         return False
-    if any(src.has(f"{root}/{lock}") for lock, _, _ in _MANAGERS):
+    if any(src.has(f"{root}/{lock}") for lock in _LOCKS):
         return False
     return any(d in package_dirs for d in ancestors(parent_dir(root)))
 

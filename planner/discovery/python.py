@@ -28,11 +28,12 @@ PRESENT_NAMES = ("setup.py", "requirements.txt", "uv.lock", "poetry.lock")
 IMAGE = "python:3.12"
 PARSERS = {"pyproject.toml": load_toml, "setup.cfg": load_ini}
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"
+_SEPARATORS = re.compile(r"[-_.]+")
 
 
 def normalize(name: str) -> str:
     """PEP 503 normalized distribution name."""
-    return "py:" + re.sub(r"[-_.]+", "-", name).lower()
+    return "py:" + _SEPARATORS.sub("-", name).lower()
 
 
 def _table(data: Any, *keys: str) -> dict[str, Any]:

@@ -115,3 +115,81 @@ def test_tiny_read_chunks_give_the_same_plan(repo, monkeypatch):
     expected = repo.plan(base).to_json()
     monkeypatch.setattr(git, "_CHUNK", 64)
     assert repo.plan(base).to_json() == expected
+
+
+def test_the_listing_filter_finds_build_files_by_their_whole_name():
+    """The listing is scanned reversed: names at the start and end of a batch, at the
+    root (after the tab) and below it count; a name that only ends like one does not."""
+    from planner.discovery import candidate_records, select_build_files
+    from planner.git import entry
+
+    oid = "0" * 40
+    paths = [
+        "package.json",  # first record of the batch, at the root
+        "a/go.mod",
+        "a/notgo.mod",
+        "b/x\tpackage.json",  # a tab inside the file name
+        "c\td/Cargo.toml",  # a tab inside a directory name
+        "d/App.csproj",
+        "e/ci.ai.yaml",
+        "ci.ai.yaml",
+        "f/src/main.go",
+        "pyproject.toml",  # last record of the batch
+    ]
+    batch = b"".join(f"100644 blob {oid}\t{p}\0".encode() for p in paths)
+    records = candidate_records(batch, also=frozenset({"ci.ai.yaml"}))
+    found = sorted(entry(r).path for r in records)
+    assert found == sorted(
+        ["package.json", "a/go.mod", "b/x\tpackage.json", "c\td/Cargo.toml", "d/App.csproj",
+         "e/ci.ai.yaml", "ci.ai.yaml", "pyproject.toml"]
+    )  # fmt: skip
+    read, present = select_build_files(found)
+    assert read == ["a/go.mod", "c\td/Cargo.toml", "d/App.csproj", "package.json", "pyproject.toml"]
+    assert present == []
+
+
+def test_the_plans_cat_file_resolves_revisions_like_rev_parse(repo):
+    """Head and base are resolved by the plan's cat-file, not a git process each: the
+    answers must be rev-parse's (``Git.resolve_commit``) for every kind of name."""
+    from planner.git import Git
+
+    first = repo.commit({"go.mod": "module m\n"})
+    repo.commit({"m.go": "package m\n"})
+    repo.git("tag", "-a", "-m", "annotated", "v1", first)
+    repo.git("tag", "light")
+    names = [
+        "HEAD", "main", "main~1", "HEAD^", first, first[:10], "v1", "light",
+        "refs/heads/main", "main@{0}", "main^{/c}", "main^{tree}", "main:go.mod", "HEAD~9",
+        "no-such-ref", "-x", "", "0" * 40, "main ", "HEAD:", "main..HEAD", "\udcff",
+    ]  # fmt: skip
+    git = Git(str(repo.path))
+    with git.blobs() as reader:
+        answers = {name: reader.commit(name) for name in names}
+    assert answers == {name: git.resolve_commit(name) for name in names}
+    assert answers["v1"] == first and answers["main^{tree}"] is None
+
+
+def test_a_plan_leaves_no_cyclic_garbage(repo):
+    """Planning pauses the cyclic collector: anything it leaves in a reference cycle
+    (a parsed manifest kept alive by the reading thread's callback, say) is freed only
+    by the next collection, which then walks all of it."""
+    import gc
+
+    base = repo.commit(
+        {
+            "a/package.json": package({"name": "a"}),
+            "b/go.mod": "module b\n",
+            "c/pyproject.toml": '[project]\nname = "c"\n',
+            "d/pom.xml": "<project><artifactId>d</artifactId></project>",
+        }
+    )
+    repo.commit({"a/x.js": "1"})
+    recipe = repo.plan(base).recipe
+    gc.collect()
+    gc.disable()
+    try:
+        plans = [repo.plan(base), repo.plan(base, recipe=recipe), repo.plan(base, recipe={})]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert [p.source for p in plans] == ["discovery", "recipe", "discovery"]

@@ -159,6 +159,26 @@ def test_force_push_base_that_is_not_an_ancestor(repo, base):
     assert "is not an ancestor of head" in plan.fallback_reason
 
 
+def test_any_ancestor_base_gives_a_diff(repo, base):
+    """A base that is head's first parent needs no merge-base check; a grandparent or a
+    merge's second parent still gets one, and all of them diff."""
+    repo.git("checkout", "-q", "-b", "side")
+    side = repo.commit({"tools/py/x.py": "2\n"})
+    repo.git("checkout", "-q", "main")
+    parent = repo.commit({"web/index.js": "2\n"})
+    repo.git(
+        "-c", "user.email=t@t", "-c", "user.name=t", "merge", "-q", "--no-ff", "-m", "m", "side"
+    )
+    for old, changed in [
+        (parent, ["tools/py/x.py"]),  # the first parent
+        (side, ["web/index.js"]),  # the second parent
+        (base, ["tools/py/x.py", "web/index.js"]),  # a grandparent
+    ]:
+        plan = repo.plan(old)
+        assert plan.base_sha == old and plan.source == "discovery"
+        assert plan.changed_paths == changed
+
+
 def test_control_plane_can_force_diff_unavailable(repo, base):
     repo.commit({"web/index.js": "2\n"})
     plan = repo.plan(base, diff_unavailable_reason="no previous successful run of main")

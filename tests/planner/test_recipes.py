@@ -44,6 +44,8 @@ def test_changed_build_files_fall_back_to_discovery(repo):
     assert plan.source == "discovery"
     assert plan.fingerprint != recipe["fingerprint"]
     assert codes_of(plan)["a"] == "NOT_AFFECTED"  # the new manifest has no edge to a
+    # with a recipe the build files are parsed only once it proves stale: same plan
+    assert plan.to_json() == repo.plan(base).to_json()
     repo.commit({"yarn.lock": ""})  # presence-only files count too
     assert repo.plan(None).fingerprint != plan.fingerprint
 
@@ -59,8 +61,10 @@ def test_malformed_recipes_are_ignored(repo):
         {**good, "projects": [{**good["projects"][0], "deps": ["ghost"]}]},
         "not a dict",
     ]
+    expected = repo.plan(base).to_json()
     for recipe in broken:
-        assert repo.plan(base, recipe=recipe).source == "discovery"
+        plan = repo.plan(base, recipe=recipe)
+        assert plan.source == "discovery" and plan.to_json() == expected
 
 
 def test_unavailable_diff_with_a_recipe_is_a_fallback_plan(repo):
