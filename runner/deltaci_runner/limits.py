@@ -13,7 +13,9 @@ import shutil
 from typing import Any
 
 DEFAULT_NPROC = 4096
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]i?|[kmgtp])?[bB]?\s*$")
+# Matched on the stripped value: blanks at both ends of the pattern met in the middle when
+# the unit was absent and split one run of blanks every way ("1" + 64 KiB of spaces: 10 s).
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*+([KMGTP]i?|[kmgtp])?[bB]?$")
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
 
 
@@ -21,7 +23,7 @@ def parse_memory(value: Any) -> int | None:
     """'4Gi' / '512M' / '1073741824' -> bytes; None when absent or unreadable."""
     if value in (None, ""):
         return None
-    match = _MEMORY.match(str(value))
+    match = _MEMORY.match(str(value).strip())
     if not match:
         return None
     number, unit = float(match.group(1)), (match.group(2) or "")

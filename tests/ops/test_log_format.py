@@ -103,3 +103,9 @@ def test_celery_tasks_log_with_their_name_and_ids(caplog):
     assert (line["task"], line["run_id"], line["job_id"]) == ("tests.ops.log_in_task", 41, 42)
     assert line["task_id"]
     assert "run_id" not in jlog.current()
+
+
+def test_a_hostile_line_is_redacted_in_linear_time():
+    # Unbounded scheme and user name were scanned from every word boundary: 8 s for this.
+    out = fmt("a." * 32_768 + " https://u:pw@host/x")
+    assert out["msg"].endswith(" https://u:[redacted]@host/x")

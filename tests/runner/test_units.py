@@ -23,6 +23,13 @@ def test_it_parses_memory_limits() -> None:
     assert parse_memory("1048576") == 1048576
     assert parse_memory(None) is None
     assert parse_memory("lots") is None
+    assert parse_memory(" 2 Gi \n") == 2 * 1024**3
+    assert parse_memory("1.5kb") == 1500
+
+
+def test_a_hostile_memory_limit_is_rejected_quickly() -> None:
+    # Blanks at both ends of the pattern split this run every way: 10 s before stripping.
+    assert parse_memory("1" + " " * 65_536 + "x") is None
 
 
 def test_it_parses_cpu_limits() -> None:

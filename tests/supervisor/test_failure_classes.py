@@ -195,8 +195,14 @@ def test_look_alikes_are_not_infrastructure_or_failed_tests(line):
 
 @pytest.mark.parametrize(
     "tail",
-    [b" \n" * 32_768, b"\t\n" * 32_768, b"Tests:" + b" \n" * 32_000, b"= " + b"1" * 65_000],
-    ids=["blank-lines", "tab-lines", "summary-then-blanks", "one-long-line"],
+    [
+        b" \n" * 32_768,
+        b"\t\n" * 32_768,
+        b"Tests:" + b" \n" * 32_000,
+        b"= " + b"1" * 65_000,
+        b"= " + b"1 failed " * 1_820,  # 91 ms per search before "ends in =" was checked first
+    ],
+    ids=["blank-lines", "tab-lines", "summary-then-blanks", "one-long-line", "failed-repeated"],
 )
 def test_a_hostile_tail_is_classified_like_any_other(tail):
     # Classification runs inside the Complete request: a summary pattern whose blanks
@@ -205,3 +211,9 @@ def test_a_hostile_tail_is_classified_like_any_other(tail):
     assert c.failure_class == "user" and c.detail
     found = classify(status="FAILED", exit_code=1, log_tail=tail + b"\n  2 failing\n", job_name="t")
     assert found.detail.endswith("2 failing")  # the summary after them is still found
+
+
+def test_a_pytest_summary_line_must_end_in_equals_signs():
+    tail = b"== 1 failed, 2 passed in 0.1s ==\n== 1 failed, not a summary\n"
+    found = classify(status="FAILED", exit_code=1, log_tail=tail, job_name="build")
+    assert found.detail == "tests failed: == 1 failed, 2 passed in 0.1s =="

@@ -1,0 +1,27 @@
+"""Manifest patterns stay linear on hostile files up to the 1 MiB a manifest may be
+(no timing asserts: before their fixes these took seconds to hours)."""
+
+from planner.discovery import gradle, make
+
+MIB = 1024 * 1024
+
+
+def test_make_targets_of_a_hostile_makefile():
+    # Every line start rescanned the lines after it: 19 s for 64 KiB of "\n;".
+    assert make.targets("\n;" * (MIB // 2)) == set()
+    assert make.targets("a\n" * (MIB // 2)) == set()
+    assert make.targets("a\\\n" * (MIB // 3)) == set()  # one long continued line
+
+
+def test_make_targets_on_logical_lines():
+    text = "build \\\n  test: deps\nCC := gcc\nlint:: a\n\techo x: y\nendif\ncheck: x\n"
+    assert {"build", "test", "lint", "check"} <= make.targets(text)
+    assert "endif" not in make.targets(text)  # a bare word is no target of the next rule
+    assert "CC" not in make.targets(text) and "echo" not in make.targets(text)
+
+
+def test_gradle_includes_of_a_hostile_settings_file():
+    # ^\s* crossed blank lines (6 s for 64 KiB); two \s* around "(" split blanks (26 s).
+    assert gradle._settings("\n" * MIB + "  include ':a'\n", "x") == {":a": "x/a"}
+    assert gradle._INCLUDE_BUILD.findall("includeBuild" + " " * MIB) == []
+    assert gradle._INCLUDE_BUILD.findall("includeBuild ( '../x' )") == ["../x"]
