@@ -64,11 +64,25 @@ class _Passed:
         return qs
 
 
-def claim(runner: Runner, capabilities: list[str] | None = None) -> Granted | None:
+class RunnerGone(Exception):
+    """The runner was revoked or deleted while its lease request waited: nothing granted."""
+
+
+def claim(
+    runner: Runner, capabilities: list[str] | None = None, *, recheck: bool = False
+) -> Granted | None:
     """Lease the oldest run's next eligible queued attempt to `runner`, or None.
 
     A runner may narrow its registered capabilities in the request, never widen them.
-    Each round is one short transaction; nothing is held between rounds."""
+    Each round is one short transaction; nothing is held between rounds. `recheck`: a
+    long poll's later claims first read the runner again, which may have been revoked,
+    deleted (RunnerGone) or set draining (None) since the request was authenticated."""
+    if recheck:
+        row = Runner.objects.filter(pk=runner.pk).values_list("revoked_at", "draining").first()
+        if row is None or row[0] is not None:
+            raise RunnerGone
+        if row[1]:
+            return None
     caps = frozenset(runner.capabilities)
     if capabilities is not None:
         caps &= frozenset(capabilities)

@@ -9,7 +9,8 @@ import uuid
 import pytest
 from django.db import connection
 
-from apps.runners.models import Lease
+from apps.runners.actions import do_revoke_runner
+from apps.runners.models import Lease, Runner
 from apps.runs.models import JobAttempt
 from lib import wakeup
 from tests.conftest import job_spec
@@ -160,3 +161,25 @@ def test_a_failed_publish_backs_off_and_never_raises(settings):
         started = time.monotonic()
         listen.wait(time.monotonic() + 0.2)
         assert 0.15 <= time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("change", ["revoked", "removed", "draining"])
+def test_a_runner_changed_while_it_waits_gets_no_lease(settings, runner, make_run, waiters, change):
+    # A runner revoked, deleted (or a test's database flushed) during its long poll once
+    # claimed the next job anyway; a deleted one made the lease insert fail with a 500.
+    settings.REDIS_URL = ""
+    poll = LongPoll(runner, wait=10)
+    poll.start()
+    waiters.until(1)
+    if change == "revoked":
+        do_revoke_runner(runner, actor="test")
+    elif change == "removed":
+        Runner.objects.filter(pk=runner.pk).delete()
+    else:
+        Runner.objects.filter(pk=runner.pk).update(draining=True)
+    make_run([job_spec("a")])
+    poll.join(timeout=10)
+    expected = 204 if change == "draining" else 401
+    assert poll.response.status_code == expected, poll.response.content
+    assert not Lease.objects.exists()
+    assert JobAttempt.objects.get().state == "QUEUED"

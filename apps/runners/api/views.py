@@ -83,6 +83,8 @@ class RunnerView(ProtocolVersioned, APIView):
             exc = ApiError("INVALID_STATE", str(exc))
         elif isinstance(exc, uploads.UploadRefused):
             exc = ApiError(exc.code, exc.message, exc.details)
+        elif isinstance(exc, dispatch.RunnerGone):
+            exc = ApiError("UNAUTHORIZED", "the runner was revoked or removed while it waited")
         return super().handle_exception(exc)
 
 
@@ -141,7 +143,9 @@ class LeaseView(RunnerView):
         lock is held while waiting."""
         with wakeup.listener() as listen:
             while True:
-                granted = dispatch.claim(runner, caps)  # again: now a signal cannot be missed
+                # Again: now a signal cannot be missed. The runner is read again each
+                # time, as it may be revoked or removed while this request waits.
+                granted = dispatch.claim(runner, caps, recheck=True)
                 if granted is not None or time.monotonic() >= deadline:
                     return granted
                 close_old_connections()
