@@ -151,7 +151,9 @@ class OciExecutor:
 
     # -- host ----------------------------------------------------------------------------------
 
-    def _cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    def _cli(
+        self, *args: str, timeout: float = CLI_TIMEOUT, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """One short CLI call; a hung or missing CLI is an ExecutorError (the job fails
         with the reason, the runner carries on)."""
         try:
@@ -163,6 +165,7 @@ class OciExecutor:
                 check=False,
                 stdin=subprocess.DEVNULL,
                 env=_cli_env(),
+                cwd=cwd,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ExecutorError(f"{os.path.basename(self.cli)} {args[0]}: {exc}") from None
@@ -210,7 +213,10 @@ class OciExecutor:
         self._pull(image, ctx, run, note)
         name = f"deltaci-{self.runner_id[:12]}-{uuid.uuid4().hex[:12]}"
         ctx.container = name
-        started = self._cli(*self.run_args(ctx, name, image), timeout=120)
+        # The container's conmon keeps the working directory it is started in and leaves an
+        # `oom` marker there when the memory limit kills a process: the job's runner-side
+        # directory (removed with the job), not wherever the runner itself was started.
+        started = self._cli(*self.run_args(ctx, name, image), timeout=120, cwd=ctx.dirs.base)
         if started.returncode != 0:
             self.remove(name)
             raise ExecutorError(f"container did not start: {started.stderr.strip()[:500]}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -106,7 +107,9 @@ def test_the_memory_limit_holds_and_is_classified_as_out_of_memory(
     oci_plane: FakePlane, repo: Repo, runner_dirs: RunnerDirs
 ) -> None:
     hog = 'python3 -c \'b = bytearray(400 * 1024 * 1024); print("ALLOC" + "ATED")\''
+    here = set(os.listdir())
     log = run_job(oci_plane, repo, runner_dirs, [hog], limits={"memory": "64Mi", "cpu": "1"})
+    assert set(os.listdir()) == here  # conmon's `oom` marker stays in the job's own dir
     done = completes(oci_plane)[0]
     assert done["status"] == "FAILED" and "ALLOCATED" not in log
     assert "[deltaci] out of memory: the container" in log
