@@ -287,7 +287,7 @@ def _refuse_image(attempt: JobAttempt, policy: EffectivePolicy, refused: images.
         reason=message,
         actor="system",
     )
-    engine.advance_run(attempt.run, actor="system")
+    engine.advance_run(attempt.run, actor="system", recheck=True)  # a job ended
 
 
 def _grant(

@@ -122,7 +122,7 @@ def resolve_attempt(attempt: JobAttempt, *, actor: str) -> None:
     the run. Infra failures spend the policy's infra budget; others the job's retries."""
     job, run = attempt.job, attempt.run  # the attempt's run: loaded with it, plan deferred
     if job.state in JOB_TERMINAL:
-        advance_run(run, actor=actor)
+        advance_run(run, actor=actor, recheck=True)
         return
     state = attempt.state
     if state == AttemptState.SUCCEEDED:
@@ -156,7 +156,7 @@ def resolve_attempt(attempt: JobAttempt, *, actor: str) -> None:
         states.transition(
             states.JOB, job, JobState.CANCELED, why="attempt canceled", actor="system"
         )
-    advance_run(run, actor=actor)
+    advance_run(run, actor=actor, recheck=True)
 
 
 def _may_retry(job: Job, attempt: JobAttempt, policy) -> bool:
@@ -205,12 +205,14 @@ def _open_job_states(run: Run) -> set[str]:
     }
 
 
-def advance_run(run: Run, *, actor: str, recheck: bool = True) -> None:
+def advance_run(run: Run, *, actor: str, recheck: bool = False) -> None:
     """Release dependents and finalise the run when nothing more can happen. Called at
     the end of every attempt, so its two reads are prepared statements. Where writers
     run concurrently (PostgreSQL), two jobs ending at once each see the other still open
-    in their own transaction; so a call that leaves jobs open looks again once its
-    transaction commits, and the last of them to commit moves the run on."""
+    in their own transaction; so `recheck` (the callers that end a job or an attempt) looks
+    again once the transaction commits, when it left jobs open, and the last of them to
+    commit moves the run on. Planning, cancelling and the supervisor's safety net end
+    nothing that another transaction could be ending too, and do not ask for it."""
     rows = fetch_prepared(statements.RUN_STATE, {"run": run.pk})
     if not rows:
         return
