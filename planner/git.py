@@ -66,6 +66,11 @@ class NotAFile(Blob):
     oid: str = ""
 
 
+def _may_name_commit(rev: str) -> bool:
+    """Worth asking git about: not empty, not an option, not the all-zero "no commit"."""
+    return bool(rev) and not rev.startswith("-") and rev != NULL_SHA
+
+
 def background(fn: Callable[..., T], *args: object) -> "Future[T]":
     """Run ``fn`` in a thread: the slowest git read overlaps the small ones."""
     future: Future[T] = Future()
@@ -119,7 +124,7 @@ class Git:
 
     def resolve_commit(self, rev: str) -> str | None:
         """The full sha of ``rev`` if it names a commit here, else None."""
-        if not rev or rev.startswith("-") or rev == NULL_SHA:
+        if not _may_name_commit(rev):
             return None
         code, out = self.run(
             "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
@@ -309,7 +314,7 @@ class BlobReader:
     def commit(self, rev: str) -> str | None:
         """The full sha of ``rev`` if it names a commit here, like ``Git.resolve_commit``
         but asked of this cat-file: no git process of its own."""
-        if not rev or rev.startswith("-") or rev == NULL_SHA or "\n" in rev:
+        if not _may_name_commit(rev) or "\n" in rev:  # one request per line
             return None
         try:
             line = f"{rev}^{{commit}}\n".encode()
