@@ -142,17 +142,18 @@ def _plan(
 def _head(git: Git, reader: BlobReader, repo_path: str, head_sha: str) -> str:
     """The full sha of the head commit, resolved by the plan's cat-file (it stops at once
     when ``repo_path`` is no repository)."""
+    not_a_repository = PlanError(f"repo_path: {repo_path} is not a git repository")
     try:
         head = reader.commit(head_sha)
     except GitError:
         if git.is_repository():
             raise  # a repository git cannot read: say so, as for any other read
-        head = None
-    if head is None and not git.is_repository():
-        raise PlanError(f"repo_path: {repo_path} is not a git repository")
-    if head is None:
-        raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
-    return head
+        raise not_a_repository from None
+    if head is not None:
+        return head
+    if not git.is_repository():
+        raise not_a_repository
+    raise PlanError(f"head_sha: {head_sha!r} is not a commit in the repository")
 
 
 def _read_config(
