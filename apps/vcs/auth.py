@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import jwt
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -177,6 +178,11 @@ def runner_clone_token(repository) -> str:
         return ""
 
 
+def lasting_runner_tokens(now: datetime) -> QuerySet[RunnerCloneToken]:
+    """The stored runner tokens that need no renewal yet."""
+    return RunnerCloneToken.objects.filter(expires_at__gt=now + RUNNER_TOKEN_RENEW)
+
+
 def refresh_runner_clone_token(repository) -> bool:
     """Mint and store the runner token when there is none that outlives RUNNER_TOKEN_RENEW
     (the worker's job: planning, and the beat task while jobs wait). True when one was
@@ -184,9 +190,7 @@ def refresh_runner_clone_token(repository) -> bool:
     if not needs_runner_token(repository):
         return False
     now = timezone.now()
-    if RunnerCloneToken.objects.filter(
-        repository=repository, expires_at__gt=now + RUNNER_TOKEN_RENEW
-    ).exists():
+    if lasting_runner_tokens(now).filter(repository=repository).exists():
         return False
     full_name = repository.github_full_name
     body = {"repositories": [full_name.split("/", 1)[1]], "permissions": RUNNER_PERMISSIONS}

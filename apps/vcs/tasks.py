@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.runs.choices import JOB_ACTIVE, RUN_TERMINAL
 from apps.runs.models import Repository, Run
 from apps.vcs import auth, github, reporting
-from apps.vcs.models import RunnerCloneToken, RunReport
+from apps.vcs.models import RunReport
 from lib.dispatch import dispatch
 from lib.logging import bind, unbind
 
@@ -95,9 +95,7 @@ def refresh_runner_tokens(repository_id: int | None = None) -> int:
     were minted."""
     if auth.mode() != "app":
         return 0
-    fresh = RunnerCloneToken.objects.filter(
-        expires_at__gt=timezone.now() + auth.RUNNER_TOKEN_RENEW
-    ).values("repository_id")
+    fresh = auth.lasting_runner_tokens(timezone.now()).values("repository_id")
     due = (
         Repository.objects.filter(github_full_name__gt="", runs__jobs__state__in=JOB_ACTIVE)
         .exclude(visibility="public")
