@@ -17,6 +17,7 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.runners.actions import do_create_registration_token, do_register_runner
+from tests.e2e.stack import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS_TOKEN = "t" * 32
@@ -100,19 +101,16 @@ def send(port: int, head: bytes, rest: bytes) -> bytes:
         return b"".join(iter(lambda: s.recv(65536), b""))
 
 
-def wait_until_accepted(port: int, client_port: int, seconds: float = 10) -> None:
-    """Until a worker has accept()ed the connection from `client_port`: the kernel lists the
+def accepted(port: int, client_port: int) -> bool:
+    """Has a worker accept()ed the connection from `client_port`? The kernel lists the
     server's end of it with no inode while it waits in the listen queue, and with the
     worker's socket inode once accepted (/proc/net/tcp; the event, not a guess at time)."""
     ends = (f"0100007F:{port:04X}", f"0100007F:{client_port:04X}")
-    deadline = time.monotonic() + seconds
-    while True:
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = line.split()
-            if (fields[1], fields[2]) == ends and fields[9] != "0":
-                return
-        assert time.monotonic() < deadline, "no gunicorn worker accepted the connection"
-        time.sleep(0.005)
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (fields[1], fields[2]) == ends and fields[9] != "0":
+            return True
+    return False
 
 
 def test_counts_from_every_worker_add_up_in_one_scrape(gunicorn):
@@ -124,7 +122,8 @@ def test_counts_from_every_worker_add_up_in_one_scrape(gunicorn):
     # The worker that accepts this half-sent request is busy until it is finished...
     busy = socket.create_connection(("127.0.0.1", port), timeout=10)
     busy.sendall(head)
-    wait_until_accepted(port, busy.getsockname()[1])
+    client_port = busy.getsockname()[1]
+    wait_for(lambda: accepted(port, client_port), seconds=10, what="a worker to accept it")
     # ...so these are answered by the other worker.
     answers = [send(port, head, rest) for _ in range(5)]
     busy.sendall(rest)
